@@ -1,0 +1,87 @@
+/**
+ * Typed errors. Every failure the kit reports on bad input is one of these, with a stable `code`
+ * so CLIs, the HTTP API and tests can branch on it without parsing messages.
+ */
+
+/** Stable machine-readable error codes. */
+export type ErrorCode =
+  | "corrupt_file" // zip/pickle/safetensors/bundle structure is broken or truncated
+  | "unsafe_pickle" // pickle asks for a GLOBAL or opcode outside the allow-list
+  | "integrity" // bundle hash mismatch
+  | "unsupported" // valid file, but a feature we do not handle (dtype, pickle protocol …)
+  | "arch_mismatch" // checkpoint keys/shapes do not fit the architecture
+  | "invalid_argument" // bad CLI/API argument (shape, kwargs, backend …)
+  | "invalid_input" // bad tensor input (shape, dtype, NaN)
+  | "runtime"; // backend failed at run time
+
+/** Base class of every error the kit throws on purpose. */
+export class RepmlpError extends Error {
+  /** Stable code. */
+  readonly code: ErrorCode;
+  /** Optional hint telling the user what to do. */
+  readonly hint?: string;
+  constructor(code: ErrorCode, message: string, options?: { hint?: string; cause?: unknown }) {
+    super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
+    this.name = "RepmlpError";
+    this.code = code;
+    this.hint = options?.hint;
+  }
+}
+
+/** Structure of a file is broken (truncated zip, bad pickle stream, bad header …). */
+export class CorruptFileError extends RepmlpError {
+  constructor(message: string, options?: { hint?: string; cause?: unknown }) {
+    super("corrupt_file", message, options);
+    this.name = "CorruptFileError";
+  }
+}
+
+/** A pickle tried to reference something outside the allow-list. Nothing was executed. */
+export class UnsafePickleError extends RepmlpError {
+  constructor(message: string) {
+    super("unsafe_pickle", message, {
+      hint: "only plain state_dict checkpoints are accepted; re-save with torch.save(model.state_dict(), path)",
+    });
+    this.name = "UnsafePickleError";
+  }
+}
+
+/** Bundle content does not match its recorded hash. */
+export class IntegrityError extends RepmlpError {
+  constructor(message: string) {
+    super("integrity", message, { hint: "the file was modified or truncated; re-run `deno task convert`" });
+    this.name = "IntegrityError";
+  }
+}
+
+/** Checkpoint does not fit the chosen architecture. */
+export class ArchMismatchError extends RepmlpError {
+  constructor(message: string, hint?: string) {
+    super("arch_mismatch", message, { hint });
+    this.name = "ArchMismatchError";
+  }
+}
+
+/** A caller passed a bad argument or input. */
+export class InvalidArgumentError extends RepmlpError {
+  constructor(message: string, hint?: string) {
+    super("invalid_argument", message, { hint });
+    this.name = "InvalidArgumentError";
+  }
+}
+
+/** Input tensor has the wrong shape, dtype or values. */
+export class InvalidInputError extends RepmlpError {
+  constructor(message: string, hint?: string) {
+    super("invalid_input", message, { hint });
+    this.name = "InvalidInputError";
+  }
+}
+
+/** Valid but unsupported feature. */
+export class UnsupportedError extends RepmlpError {
+  constructor(message: string, hint?: string) {
+    super("unsupported", message, { hint });
+    this.name = "UnsupportedError";
+  }
+}
