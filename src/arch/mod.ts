@@ -1,0 +1,3 @@
+/** Architecture descriptions: the IR, the official classes and presets. */
+export * from "./ir.ts";
+export * from "./registry.ts";
