@@ -71,7 +71,7 @@ export function dtypeBytes(dtype: DType): number {
 /** Make a float32 tensor (zero-filled when no data is given). */
 export function f32(shape: readonly number[], data?: Float32Array | number[]): F32 {
   const n = numel(shape);
-  const d = data instanceof Float32Array ? data : new Float32Array(data ?? n);
+  const d = data instanceof Float32Array ? data : data ? Float32Array.from(data) : new Float32Array(n);
   if (d.length !== n) throw new RangeError(`f32: shape [${shape}] needs ${n} elements, got ${d.length}`);
   return { dtype: "float32", shape: [...shape], data: d };
 }
