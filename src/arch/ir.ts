@@ -160,6 +160,8 @@ export interface ParamSpec {
   shape: number[];
   /** int64 for `num_batches_tracked`, float32 otherwise. */
   dtype: "float32" | "int64";
+  /** Set on BatchNorm entries (weight, bias, running_mean, running_var, num_batches_tracked). */
+  bn?: true;
 }
 
 /** Join a prefix and a suffix with a dot ("" prefix → suffix). */
@@ -169,11 +171,11 @@ export function key(prefix: string, suffix: string): string {
 
 function bnSpecs(name: string, C: number): ParamSpec[] {
   return [
-    { key: key(name, "weight"), shape: [C], dtype: "float32" },
-    { key: key(name, "bias"), shape: [C], dtype: "float32" },
-    { key: key(name, "running_mean"), shape: [C], dtype: "float32" },
-    { key: key(name, "running_var"), shape: [C], dtype: "float32" },
-    { key: key(name, "num_batches_tracked"), shape: [], dtype: "int64" },
+    { key: key(name, "weight"), shape: [C], dtype: "float32", bn: true },
+    { key: key(name, "bias"), shape: [C], dtype: "float32", bn: true },
+    { key: key(name, "running_mean"), shape: [C], dtype: "float32", bn: true },
+    { key: key(name, "running_var"), shape: [C], dtype: "float32", bn: true },
+    { key: key(name, "num_batches_tracked"), shape: [], dtype: "int64", bn: true },
   ];
 }
 

@@ -1,0 +1,120 @@
+/**
+ * Checkpoint → deploy-mode model: resolve the architecture, validate keys, fold, and measure the
+ * fold's own exactness (training-structure vs deploy-mode reference output on a random input).
+ * Platform-neutral: file reading and bundle writing are the caller's.
+ */
+import { buildModel } from "./arch/registry.ts";
+import { resolveKwargs } from "./arch/infer.ts";
+import { type Layer, type Mode, type ModelDesc, walk } from "./arch/ir.ts";
+import { InvalidArgumentError } from "./errors.ts";
+import { foldStateDict } from "./fold.ts";
+import { detectMode } from "./params.ts";
+import { randn } from "./random.ts";
+import { forward } from "./reference.ts";
+import { maxAbs, maxAbsDiff, type StateDict } from "./tensor.ts";
+
+/** Metadata key under which the kit's own checkpoints record their architecture. */
+export const MODEL_METADATA_KEY = "repmlp_edge_model";
+
+/** What a bundle records about its architecture: enough to rebuild the layer tree. */
+export interface ModelRecord {
+  arch: string;
+  kwargs: Record<string, unknown>;
+  input: ModelDesc["input"];
+}
+
+/** Rebuild a description from a bundle/checkpoint record. */
+export function descFromRecord(rec: ModelRecord): ModelDesc {
+  const d = buildModel(rec.arch, rec.kwargs);
+  return { ...d, input: rec.input ?? d.input };
+}
+
+/** The record of a description. */
+export function recordOf(desc: ModelDesc): ModelRecord {
+  return { arch: desc.arch, kwargs: desc.kwargs, input: desc.input };
+}
+
+/** A concrete example input shape (N, C, H, W): free sizes get two partitions per axis. */
+export function exampleInputShape(desc: ModelDesc, n = 2): [number, number, number, number] {
+  const [C, H, W] = desc.input;
+  let ph = 4, pw = 4;
+  let found = false;
+  walk(desc.root, (l: Layer) => {
+    if (!found && (l.kind === "repmlpnet_block" || l.kind === "repmlp21")) {
+      ph = l.h;
+      pw = l.w;
+      found = true;
+    }
+  });
+  return [n, C, H ?? 2 * ph, W ?? 2 * pw];
+}
+
+/** Options of {@link convertStateDict}. */
+export interface ConvertOptions {
+  /** Official class or preset; optional when `metadata` carries the kit's model record. */
+  arch?: string;
+  kwargs?: Record<string, unknown>;
+  /** safetensors metadata of the checkpoint, if any. */
+  metadata?: Record<string, string>;
+  /** Seed of the random check input. */
+  seed?: number;
+  /** Batch of the check input. */
+  checkBatch?: number;
+}
+
+/** Result of {@link convertStateDict}. */
+export interface ConvertResult {
+  desc: ModelDesc;
+  /** Layout the checkpoint was in. */
+  mode: Mode;
+  /** Deploy-mode state_dict (official deploy keys). */
+  deploy: StateDict;
+  /** Fold check on a random input: max |train − deploy| and max |train| (null for deploy checkpoints). */
+  check: { inputShape: number[]; maxAbsDiff: number; maxAbsOut: number } | null;
+  /** Kwargs taken from the checkpoint because the user left them out. */
+  inferred: string[];
+}
+
+/** Resolve the description of a checkpoint from CLI arguments and/or its own metadata. */
+export function resolveDesc(sd: StateDict, opts: ConvertOptions): { desc: ModelDesc; inferred: string[] } {
+  const rec = opts.metadata?.[MODEL_METADATA_KEY];
+  if (!opts.arch) {
+    if (!rec) {
+      throw new InvalidArgumentError(
+        "this checkpoint does not say which architecture it is",
+        "pass --arch <RepMLP|RepMLPBlock|RepMLPNetUnit|RepMLPNet|RepMLPBottleneckBlock|RepMLPLightBlock|RepMLPNet-T224|…> " +
+          "and --kwargs '<json>' with the Python constructor's arguments",
+      );
+    }
+    let parsed: ModelRecord;
+    try {
+      parsed = JSON.parse(rec);
+    } catch (e) {
+      throw new InvalidArgumentError(`checkpoint metadata '${MODEL_METADATA_KEY}' is not valid JSON: ${e}`);
+    }
+    return { desc: descFromRecord({ ...parsed, kwargs: { ...parsed.kwargs, ...opts.kwargs } }), inferred: [] };
+  }
+  const user = opts.kwargs ?? {};
+  const kw = resolveKwargs(opts.arch, user, sd);
+  const inferred = Object.keys(kw).filter((k) => !(k in user));
+  return { desc: buildModel(opts.arch, kw), inferred };
+}
+
+/** Fold (if needed) and check a checkpoint. */
+export function convertStateDict(sd: StateDict, opts: ConvertOptions = {}): ConvertResult {
+  const { desc, inferred } = resolveDesc(sd, opts);
+  const mode = detectMode(desc, sd);
+  if (mode === "deploy") return { desc, mode, deploy: sd, check: null, inferred };
+  const deploy = foldStateDict(desc, sd);
+  const shape = exampleInputShape(desc, opts.checkBatch ?? 2);
+  const x = randn(shape, opts.seed ?? 1234);
+  const yt = forward(desc, sd, x, "train");
+  const yd = forward(desc, deploy, x, "deploy");
+  return {
+    desc,
+    mode,
+    deploy,
+    check: { inputShape: shape, maxAbsDiff: maxAbsDiff(yt.data, yd.data), maxAbsOut: maxAbs(yt.data) },
+    inferred,
+  };
+}
