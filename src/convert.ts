@@ -60,6 +60,8 @@ export interface ConvertOptions {
   seed?: number;
   /** Batch of the check input. */
   checkBatch?: number;
+  /** Called after each folded layer. */
+  onProgress?: (done: number, total: number, layer: string) => void;
 }
 
 /** Result of {@link convertStateDict}. */
@@ -105,7 +107,7 @@ export function convertStateDict(sd: StateDict, opts: ConvertOptions = {}): Conv
   const { desc, inferred } = resolveDesc(sd, opts);
   const mode = detectMode(desc, sd);
   if (mode === "deploy") return { desc, mode, deploy: sd, check: null, inferred };
-  const deploy = foldStateDict(desc, sd);
+  const deploy = foldStateDict(desc, sd, opts.onProgress);
   const shape = exampleInputShape(desc, opts.checkBatch ?? 2);
   const x = randn(shape, opts.seed ?? 1234);
   const yt = forward(desc, sd, x, "train");

@@ -18,7 +18,15 @@
  *
  * Kernels larger than the partition work: taps falling outside the partition are simply unused.
  */
-import { key, type Layer, type ModelDesc, paramSpecs, type RepMLP21Layer, type RepMLPNetBlockLayer } from "./arch/ir.ts";
+import {
+  key,
+  type Layer,
+  type ModelDesc,
+  paramSpecs,
+  type RepMLP21Layer,
+  type RepMLPNetBlockLayer,
+  walk,
+} from "./arch/ir.ts";
 import { bnAffine } from "./ops.ts";
 import { Params } from "./params.ts";
 import type { StateDict, Tensor } from "./tensor.ts";
@@ -169,14 +177,22 @@ function foldRepMLP21(l: RepMLP21Layer, p: Params, out: Out) {
   put(out, key(name, "fc3.bias"), [O * hw], bd);
 }
 
-function foldLayer(l: Layer, p: Params, sd: StateDict, out: Out) {
+/** Layers that the fold rewrites (the unit of progress reporting). */
+function isFolded(l: Layer): boolean {
+  return l.kind === "repmlp21" || l.kind === "repmlpnet_block" || (l.kind === "convbn" && l.fuse);
+}
+
+type Progress = (label: string) => void;
+
+function foldLayer(l: Layer, p: Params, sd: StateDict, out: Out, tick: Progress) {
+  if (isFolded(l)) tick("name" in l ? l.name : l.kind);
   switch (l.kind) {
     case "seq":
-      for (const c of l.layers) foldLayer(c, p, sd, out);
+      for (const c of l.layers) foldLayer(c, p, sd, out, tick);
       return;
     case "residual":
-      foldLayer(l.body, p, sd, out);
-      if (l.shortcut) foldLayer(l.shortcut, p, sd, out);
+      foldLayer(l.body, p, sd, out, tick);
+      if (l.shortcut) foldLayer(l.shortcut, p, sd, out, tick);
       return;
     case "convbn": {
       if (!l.fuse) break;
@@ -202,9 +218,15 @@ function foldLayer(l: Layer, p: Params, sd: StateDict, out: Out) {
  * Fold a training-time state_dict into the deploy-mode one (official deploy keys, in
  * {@link paramSpecs} order). The input must already match `desc` in train mode (see detectMode).
  */
-export function foldStateDict(desc: ModelDesc, train: StateDict): StateDict {
+export function foldStateDict(
+  desc: ModelDesc,
+  train: StateDict,
+  onProgress?: (done: number, total: number, layer: string) => void,
+): StateDict {
+  let total = 0, done = 0;
+  walk(desc.root, (l) => total += isFolded(l) ? 1 : 0);
   const tmp: Out = new Map();
-  foldLayer(desc.root, new Params(train), train, tmp);
+  foldLayer(desc.root, new Params(train), train, tmp, (label) => onProgress?.(++done, total, label));
   const out: StateDict = new Map();
   for (const s of paramSpecs(desc.root, "deploy")) {
     const t = tmp.get(s.key);

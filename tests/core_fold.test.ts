@@ -44,13 +44,31 @@ const cases: Case[] = [
   {
     name: "2021 RepMLP odd non-square partitions, kernel 7 > partition",
     arch: "RepMLP",
-    kwargs: { in_channels: 4, out_channels: 4, H: 9, W: 10, h: 3, w: 5, reparam_conv_k: [1, 7], fc3_groups: 2 },
+    kwargs: {
+      in_channels: 4,
+      out_channels: 4,
+      H: 9,
+      W: 10,
+      h: 3,
+      w: 5,
+      reparam_conv_k: [1, 7],
+      fc3_groups: 2,
+    },
     input: [2, 4, 9, 10],
   },
   {
     name: "2021 RepMLP without global perceptron (H,W == h,w)",
     arch: "RepMLP",
-    kwargs: { in_channels: 6, out_channels: 6, H: 5, W: 5, h: 5, w: 5, reparam_conv_k: [3, 5], fc3_groups: 3 },
+    kwargs: {
+      in_channels: 6,
+      out_channels: 6,
+      H: 5,
+      W: 5,
+      h: 5,
+      w: 5,
+      reparam_conv_k: [3, 5],
+      fc3_groups: 3,
+    },
     input: [2, 6, 5, 5],
   },
   {
@@ -181,14 +199,32 @@ Deno.test("fold: closed-form convâ†’FC equals convolving the identity basis (Câ‰
 
 Deno.test("arch: clear errors for bad kwargs, wrong checkpoints and bad inputs", () => {
   assert.throws(() => buildModel("RepMLPX", {}), InvalidArgumentError);
-  assert.throws(() => buildModel("RepMLPBlock", { in_channels: 8, out_channels: 8, h: 2 }), /needs kwarg 'w'/);
+  assert.throws(
+    () => buildModel("RepMLPBlock", { in_channels: 8, out_channels: 8, h: 2 }),
+    /needs kwarg 'w'/,
+  );
   assert.throws(
     () => buildModel("RepMLPBlock", { in_channels: 8, out_channels: 8, h: 2, w: 2, num_sharesets: 3 }),
     /divisible/,
   );
-  assert.throws(() => buildModel("RepMLPBlock", { in_channels: 8, out_channels: 8, h: 2, w: 2, bogus: 1 }), /bogus/);
-  const desc = buildModel("RepMLPBlock", { in_channels: 8, out_channels: 8, h: 2, w: 2, reparam_conv_k: [3] });
-  const other = buildModel("RepMLPBlock", { in_channels: 8, out_channels: 8, h: 4, w: 4, reparam_conv_k: [3] });
+  assert.throws(
+    () => buildModel("RepMLPBlock", { in_channels: 8, out_channels: 8, h: 2, w: 2, bogus: 1 }),
+    /bogus/,
+  );
+  const desc = buildModel("RepMLPBlock", {
+    in_channels: 8,
+    out_channels: 8,
+    h: 2,
+    w: 2,
+    reparam_conv_k: [3],
+  });
+  const other = buildModel("RepMLPBlock", {
+    in_channels: 8,
+    out_channels: 8,
+    h: 4,
+    w: 4,
+    reparam_conv_k: [3],
+  });
   const sd = randomStateDict(desc, "train", 1);
   assert.throws(() => detectMode(other, sd), ArchMismatchError);
   const missing = new Map(sd);

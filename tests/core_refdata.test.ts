@@ -1,39 +1,10 @@
 // Every shared reference case (official PyTorch code): our reader + fold + reference forward must
 // reproduce the official outputs and folded tensors.
 import assert from "node:assert/strict";
-import { readPth } from "../src/io/pth.ts";
-import { readNpz } from "../src/io/npy.ts";
 import { convertStateDict } from "../src/convert.ts";
 import { forward } from "../src/reference.ts";
-import { f32, maxAbsDiff, toF32 } from "../src/tensor.ts";
-
-export const REFDATA = new URL("../../shared/refdata/", import.meta.url);
-
-/** Load one shared case (input, expected outputs, checkpoints). */
-export function loadCase(name: string) {
-  const dir = new URL(`${name}/`, REFDATA);
-  const read = (f: string) => Deno.readFileSync(new URL(f, dir));
-  const cj = JSON.parse(new TextDecoder().decode(read("case.json")));
-  const bin = (f: string) => {
-    const b = read(f);
-    return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
-  };
-  return {
-    name,
-    cls: cj.class as string,
-    kwargs: cj.constructor_kwargs as Record<string, unknown>,
-    input: f32(cj.input.shape, bin("input.bin").slice()),
-    outTrain: bin("out_train.bin"),
-    outDeploy: bin("out_deploy.bin"),
-    train: readPth(read("train.pth")),
-    deploy: readPth(read("deploy.pth")),
-    deployNpz: readNpz(read("deploy.npz")),
-    dir,
-  };
-}
-
-export const CASES: string[] = [...Deno.readDirSync(REFDATA)].filter((e) => e.isDirectory).map((e) => e.name)
-  .sort();
+import { maxAbsDiff, toF32 } from "../src/tensor.ts";
+import { CASES, loadCase } from "./_refdata.ts";
 
 Deno.test("refdata: fold + reference forward reproduce the official outputs", async (t) => {
   assert.ok(CASES.length >= 6, "shared cases present");
