@@ -239,3 +239,23 @@ Deno.test("arch: clear errors for bad kwargs, wrong checkpoints and bad inputs",
   nan.data[3] = NaN;
   assert.throws(() => forward(desc, sd, nan, "train"), /non-finite/);
 });
+
+Deno.test("arch: official presets have the paper's parameter counts (RepMLPNet Table: 38.3M … 117.7M)", async () => {
+  const { paramSpecs } = await import("../src/arch/ir.ts");
+  const { numel } = await import("../src/tensor.ts");
+  const paper: Record<string, number> = {
+    "RepMLPNet-T224": 38.3,
+    "RepMLPNet-B224": 68.2,
+    "RepMLPNet-T256": 58.7,
+    "RepMLPNet-B256": 96.5,
+    "RepMLPNet-D256": 86.9,
+    "RepMLPNet-L256": 117.7,
+  };
+  for (const [name, millions] of Object.entries(paper)) {
+    const d = buildModel(name);
+    const n = paramSpecs(d.root, "train")
+      .filter((s) => s.dtype === "float32" && !s.key.includes("running_"))
+      .reduce((a, s) => a + numel(s.shape), 0);
+    assert.ok(Math.abs(n / 1e6 - millions) < 0.06, `${name}: ${n / 1e6}M vs paper ${millions}M`);
+  }
+});
