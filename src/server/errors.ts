@@ -24,7 +24,11 @@ export class ApiError extends Error {
   readonly code: ApiErrorCode;
   readonly status: number;
   readonly headers?: Record<string, string>;
-  constructor(code: ApiErrorCode, message: string, options?: { headers?: Record<string, string>; cause?: unknown }) {
+  constructor(
+    code: ApiErrorCode,
+    message: string,
+    options?: { headers?: Record<string, string>; cause?: unknown },
+  ) {
     super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
     this.name = "ApiError";
     this.code = code;
@@ -36,5 +40,7 @@ export class ApiError extends Error {
 /** Map any thrown value to an ApiError; anything not thrown on purpose is `internal`. */
 export function toApiError(e: unknown): ApiError {
   if (e instanceof ApiError) return e;
-  return new ApiError("internal", "internal error; the server log has details under this request id", { cause: e });
+  return new ApiError("internal", "internal error; the server log has details under this request id", {
+    cause: e,
+  });
 }

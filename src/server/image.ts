@@ -56,7 +56,10 @@ export function probeImage(bytes: Uint8Array, maxPixels = DEFAULT_MAX_PIXELS): I
       other = imageSize(bytes).type;
     } catch { /* not any known format */ }
     if (other) {
-      throw new ApiError("unsupported_media_type", `image format '${other}' is not supported; send JPEG or PNG`);
+      throw new ApiError(
+        "unsupported_media_type",
+        `image format '${other}' is not supported; send JPEG or PNG`,
+      );
     }
     throw new ApiError("invalid_image", "bytes are not a JPEG or PNG image");
   }
@@ -241,7 +244,9 @@ function axisWeights(inLen: number, start: number, len: number, outLen: number) 
   const w = new Float32Array(outLen * maxTaps);
   for (let i = 0; i < outLen; i++) {
     const center = start + (i + 0.5) * scale;
-    const lo = Math.max(0, Math.floor(center - support)), hi = Math.min(inLen, Math.ceil(center + support));
+    // Taps stay inside the box (whole pixels) so a crop+resize never bleeds in pixels from outside it.
+    const lo = Math.max(0, Math.floor(start), Math.floor(center - support));
+    const hi = Math.min(inLen, Math.ceil(start + len), Math.ceil(center + support));
     let sum = 0, k = 0;
     first[i] = lo;
     for (let j = lo; j < hi && k < maxTaps; j++, k++) {
@@ -251,7 +256,7 @@ function axisWeights(inLen: number, start: number, len: number, outLen: number) 
       sum += v;
     }
     count[i] = k;
-    if (sum > 0) for (let q = 0; q < k; q++) w[i * maxTaps + q] /= sum;
+    if (sum > 0) { for (let q = 0; q < k; q++) w[i * maxTaps + q] /= sum; }
   }
   return { first, count, w, maxTaps };
 }
@@ -323,7 +328,10 @@ export function warpAffine(src: Planar, inv: number[], outW: number, outH: numbe
       const fx = sx - x0, fy = sy - y0;
       for (let ch = 0; ch < c; ch++) {
         const base = ch * H * W;
-        const at = (xx: number, yy: number) => (xx >= 0 && yy >= 0 && xx < W && yy < H ? data[base + yy * W + xx] : 0);
+        const at = (
+          xx: number,
+          yy: number,
+        ) => (xx >= 0 && yy >= 0 && xx < W && yy < H ? data[base + yy * W + xx] : 0);
         const v = (1 - fy) * ((1 - fx) * at(x0, y0) + fx * at(x0 + 1, y0)) +
           fy * ((1 - fx) * at(x0, y0 + 1) + fx * at(x0 + 1, y0 + 1));
         out[(ch * outH + y) * outW + x] = v;

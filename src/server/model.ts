@@ -87,11 +87,15 @@ export function faceModelFromForward(
     dtype: info.dtype ?? "float32",
     async embed(batch, n) {
       if (batch.length !== n * c * h * w) {
-        throw new InvalidArgumentError(`embed: batch has ${batch.length} floats, expected ${n}×${c}×${h}×${w}`);
+        throw new InvalidArgumentError(
+          `embed: batch has ${batch.length} floats, expected ${n}×${c}×${h}×${w}`,
+        );
       }
       const out = await forward(batch, [n, c, h, w]);
       if (out.length !== n * info.dim) {
-        throw new InvalidArgumentError(`embed: forward returned ${out.length} floats, expected ${n}×${info.dim}`);
+        throw new InvalidArgumentError(
+          `embed: forward returned ${out.length} floats, expected ${n}×${info.dim}`,
+        );
       }
       return l2normalizeRows(Float32Array.from(out), n, info.dim);
     },
@@ -112,7 +116,9 @@ export function classifierModelFromForward(
     dtype: info.dtype ?? "float32",
     async classify(batch, n) {
       if (batch.length !== n * c * h * w) {
-        throw new InvalidArgumentError(`classify: batch has ${batch.length} floats, expected ${n}×${c}×${h}×${w}`);
+        throw new InvalidArgumentError(
+          `classify: batch has ${batch.length} floats, expected ${n}×${c}×${h}×${w}`,
+        );
       }
       const out = await forward(batch, [n, c, h, w]);
       if (out.length !== n * k) {

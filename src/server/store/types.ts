@@ -1,0 +1,104 @@
+/**
+ * One storage interface for face galleries, implemented in memory, on Deno KV and on Cloudflare D1.
+ * Embeddings are stored as int8 (one byte per dimension, symmetric per-vector scale). The scale is
+ * not stored: search uses cosine similarity, which divides it out.
+ */
+
+/** A collection (gallery) of faces, bound to one face model. */
+export interface CollectionRecord {
+  id: string;
+  /** Name of the face model whose embeddings it holds. */
+  model: string;
+  /** Embedding length of that model. */
+  dim: number;
+  /** Client metadata (JSON object) or null. */
+  metadata: Record<string, unknown> | null;
+  /** ISO-8601 creation time. */
+  createdAt: string;
+  faceCount: number;
+  /** Incremented by every enrolment and face deletion; search caches are keyed on it. */
+  version: number;
+}
+
+/** A stored face, without its embedding. */
+export interface FaceRecord {
+  faceId: string;
+  externalId: string | null;
+  metadata: Record<string, unknown> | null;
+  createdAt: string;
+}
+
+/** A face plus its quantised embedding. */
+export interface NewFace extends FaceRecord {
+  /** `dim` int8 values. */
+  embedding: Int8Array;
+}
+
+/** Every embedding of a collection, row-major, for brute-force search. */
+export interface EmbeddingMatrix {
+  faceIds: string[];
+  externalIds: (string | null)[];
+  /** `faceIds.length × dim` int8 values. */
+  data: Int8Array;
+  dim: number;
+}
+
+/** A page of faces; `nextCursor` is opaque, null on the last page. */
+export interface FacePage {
+  faces: FaceRecord[];
+  nextCursor: string | null;
+}
+
+/** Gallery storage. Every method is atomic on its own; implementations must be safe under concurrency. */
+export interface GalleryStore {
+  /** Short name for logs and /healthz ("memory", "deno-kv", "d1"). */
+  readonly kind: string;
+  /** Create if absent. Returns the stored record and whether this call created it. */
+  createCollection(
+    c: {
+      id: string;
+      model: string;
+      dim: number;
+      metadata: Record<string, unknown> | null;
+      createdAt: string;
+    },
+  ): Promise<{ created: boolean; collection: CollectionRecord }>;
+  getCollection(id: string): Promise<CollectionRecord | null>;
+  /** Delete a collection and all its faces. False if it did not exist. */
+  deleteCollection(id: string): Promise<boolean>;
+  /** Add a face atomically with the collection's counters. False if the collection does not exist. */
+  addFace(collectionId: string, face: NewFace): Promise<boolean>;
+  /** Faces ordered by faceId (time-ordered ids); null if the collection does not exist. */
+  listFaces(collectionId: string, opts: { limit: number; cursor?: string | null }): Promise<FacePage | null>;
+  /** False if the face (or the collection) does not exist. */
+  deleteFace(collectionId: string, faceId: string): Promise<boolean>;
+  /** All embeddings of a collection; null if it does not exist. */
+  loadEmbeddings(collectionId: string): Promise<EmbeddingMatrix | null>;
+  /** Release resources (KV handle …). */
+  close?(): void | Promise<void>;
+}
+
+/** Quantise a unit vector to int8 with a symmetric per-vector scale (max |x| ↦ 127). */
+export function quantize(v: Float32Array): Int8Array {
+  let m = 0;
+  for (let i = 0; i < v.length; i++) m = Math.max(m, Math.abs(v[i]));
+  const q = new Int8Array(v.length);
+  if (m === 0) return q;
+  const k = 127 / m;
+  for (let i = 0; i < v.length; i++) q[i] = Math.round(v[i] * k);
+  return q;
+}
+
+/** Time-ordered id (UUIDv7 layout: 48-bit ms timestamp + random), so listings sort by enrolment time. */
+export function newFaceId(now = Date.now()): string {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  let t = now;
+  for (let i = 5; i >= 0; i--) {
+    b[i] = t % 256;
+    t = Math.floor(t / 256);
+  }
+  b[6] = (b[6] & 0x0f) | 0x70;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
