@@ -90,7 +90,7 @@ export {
 } from "./src/io/mod.ts";
 
 /** Bundles as runnable models. */
-export { bundleFromConversion, type LoadedModel, loadBundle } from "./src/model.ts";
+export { bundleFromConversion, loadBundle, type LoadedModel } from "./src/model.ts";
 
 /** Runtime adapter: one Session interface over ORT-web WebGPU/WASM, onnxruntime-node and the reference. */
 export {

@@ -19,6 +19,7 @@
  * Kernels larger than the partition work: taps falling outside the partition are simply unused.
  */
 import {
+  hasGP21,
   key,
   type Layer,
   type ModelDesc,
@@ -27,19 +28,8 @@ import {
   type RepMLPNetBlockLayer,
   walk,
 } from "./arch/ir.ts";
-import { bnAffine } from "./ops.ts";
 import { Params } from "./params.ts";
 import type { StateDict, Tensor } from "./tensor.ts";
-
-function bnOf(p: Params, name: string, eps: number) {
-  return bnAffine(
-    p.get(key(name, "weight")),
-    p.get(key(name, "bias")),
-    p.get(key(name, "running_mean")),
-    p.get(key(name, "running_var")),
-    eps,
-  );
-}
 
 /**
  * Sum of BN-scaled conv branches, zero-padded to the largest kernel, and the summed BN bias.
@@ -58,7 +48,7 @@ export function mergeBranches(
   const bias = new Float32Array(O);
   for (const k of ks) {
     const wt = p.get(key(name, `repconv${k}.conv.weight`));
-    const { t, b } = bnOf(p, key(name, `repconv${k}.bn`), eps);
+    const { t, b } = p.bn(key(name, `repconv${k}.bn`), eps);
     const off = (Kmax - k) / 2;
     for (let o = 0; o < O; o++) {
       bias[o] += b[o];
@@ -95,7 +85,8 @@ export function addConvAsFC(
         for (let cl = 0; cl < Cg; cl++) {
           for (let y2 = Math.max(0, y - half); y2 <= Math.min(h - 1, y + half); y2++) {
             for (let x2 = Math.max(0, x - half); x2 <= Math.min(w - 1, x + half); x2++) {
-              fc[row + cl * hw + y2 * w + x2] += K[((o * Cg + cl) * Kmax + y2 - y + half) * Kmax + x2 - x + half];
+              fc[row + cl * hw + y2 * w + x2] +=
+                K[((o * Cg + cl) * Kmax + y2 - y + half) * Kmax + x2 - x + half];
             }
           }
         }
@@ -118,9 +109,11 @@ function copy(out: Out, sd: StateDict, k: string) {
 function foldRepMLPNetBlock(l: RepMLPNetBlockLayer, p: Params, sd: StateDict, out: Out) {
   const { name, S, h, w } = l;
   const hw = h * w;
-  for (const s of ["gp.fc1.weight", "gp.fc1.bias", "gp.fc2.weight", "gp.fc2.bias"]) copy(out, sd, key(name, s));
+  for (const s of ["gp.fc1.weight", "gp.fc1.bias", "gp.fc2.weight", "gp.fc2.bias"]) {
+    copy(out, sd, key(name, s));
+  }
   const W3 = p.get(key(name, "fc3.weight"));
-  const { t, b } = bnOf(p, key(name, "fc3_bn"), l.eps);
+  const { t, b } = p.bn(key(name, "fc3_bn"), l.eps);
   const Wd = new Float32Array(S * hw * hw);
   const bd = new Float32Array(S * hw);
   for (let row = 0; row < S * hw; row++) {
@@ -141,9 +134,9 @@ function foldRepMLPNetBlock(l: RepMLPNetBlockLayer, p: Params, sd: StateDict, ou
 function foldRepMLP21(l: RepMLP21Layer, p: Params, out: Out) {
   const { name, inC: C, outC: O, h, w, g } = l;
   const hw = h * w, Cg = C / g, cols = Cg * hw;
-  if (l.H !== h || l.W !== w) {
+  if (hasGP21(l)) {
     const Pn = (l.H / h) * (l.W / w), P = C * Pn, Pr = P / l.r;
-    const { t, b } = bnOf(p, key(name, "avg.bn"), l.eps);
+    const { t, b } = p.bn(key(name, "avg.bn"), l.eps);
     const W1 = p.get(key(name, "fc1_fc2.fc1.weight")), b1 = p.get(key(name, "fc1_fc2.fc1.bias"));
     const W1d = new Float32Array(Pr * P), b1d = new Float32Array(Pr);
     for (let o = 0; o < Pr; o++) {
@@ -161,7 +154,7 @@ function foldRepMLP21(l: RepMLP21Layer, p: Params, out: Out) {
     put(out, key(name, "fc1_fc2.fc2.bias"), [P], p.get(key(name, "fc1_fc2.fc2.bias")));
   }
   const W3 = p.get(key(name, "fc3.weight"));
-  const { t, b } = bnOf(p, key(name, "fc3_bn"), l.eps);
+  const { t, b } = p.bn(key(name, "fc3_bn"), l.eps);
   const Wd = new Float32Array(O * hw * cols);
   const bd = new Float32Array(O * hw);
   for (let row = 0; row < O * hw; row++) {
@@ -197,7 +190,7 @@ function foldLayer(l: Layer, p: Params, sd: StateDict, out: Out, tick: Progress)
     case "convbn": {
       if (!l.fuse) break;
       const cw = p.get(key(l.name, "conv.weight"));
-      const { t, b } = bnOf(p, key(l.name, "bn"), l.eps);
+      const { t, b } = p.bn(key(l.name, "bn"), l.eps);
       const per = cw.length / l.outC;
       const wd = new Float32Array(cw.length);
       for (let i = 0; i < cw.length; i++) wd[i] = cw[i] * t[Math.floor(i / per)];

@@ -4,6 +4,8 @@
 import { ArchMismatchError } from "./errors.ts";
 import { type Mode, type ModelDesc, paramSpecs } from "./arch/ir.ts";
 import { type StateDict, toF32 } from "./tensor.ts";
+import { bnAffine } from "./ops.ts";
+import { key } from "./arch/ir.ts";
 
 /** Problems found when matching a state_dict to a description. */
 export interface MatchReport {
@@ -90,6 +92,16 @@ export class Params {
       this.#cache.set(key, v);
     }
     return v;
+  }
+  /** Eval-mode BatchNorm `<name>.{weight,bias,running_mean,running_var}` as per-channel scale t and shift b. */
+  bn(name: string, eps: number): { t: Float32Array; b: Float32Array } {
+    return bnAffine(
+      this.get(key(name, "weight")),
+      this.get(key(name, "bias")),
+      this.get(key(name, "running_mean")),
+      this.get(key(name, "running_var")),
+      eps,
+    );
   }
   /** Float32 data of `key`, or null when absent. */
   opt(key: string): Float32Array | null {

@@ -12,19 +12,9 @@ import {
   type RepMLP21Layer,
   type RepMLPNetBlockLayer,
 } from "./arch/ir.ts";
-import { activate, bnAffine, channelAffine, conv2d, linear } from "./ops.ts";
+import { activate, channelAffine, conv2d, linear } from "./ops.ts";
 import { Params } from "./params.ts";
 import { type F32, f32, type StateDict } from "./tensor.ts";
-
-function bn(p: Params, name: string, eps: number) {
-  return bnAffine(
-    p.get(key(name, "weight")),
-    p.get(key(name, "bias")),
-    p.get(key(name, "running_mean")),
-    p.get(key(name, "running_var")),
-    eps,
-  );
-}
 
 /**
  * Partition rows: P = x.reshape(N,C,hp,h,wp,w).permute(0,2,4,1,3,5) viewed as rows of `rowLen`
@@ -107,7 +97,7 @@ function addLocal(
       pad: Math.floor(k / 2),
       groups,
     });
-    const { t, b } = bn(p, key(name, `repconv${k}.bn`), eps);
+    const { t, b } = p.bn(key(name, `repconv${k}.bn`), eps);
     const z = channelAffine(y, t, b).data;
     for (let i = 0; i < F.length; i++) F[i] += z[i];
   }
@@ -139,7 +129,7 @@ function repmlpnetBlock(l: RepMLPNetBlockLayer, p: Params, x: F32, mode: Mode): 
     F = groupedFC(rows, R, S, hw, hw, p.get(key(name, "fc3.weight")), p.get(key(name, "fc3.bias")));
   } else {
     F = groupedFC(rows, R, S, hw, hw, p.get(key(name, "fc3.weight")), null);
-    const { t, b } = bn(p, key(name, "fc3_bn"), l.eps);
+    const { t, b } = p.bn(key(name, "fc3_bn"), l.eps);
     for (let r = 0; r < R; r++) {
       for (let s = 0; s < S; s++) {
         const o = (r * S + s) * hw;
@@ -197,7 +187,7 @@ function repmlp21(l: RepMLP21Layer, p: Params, x: F32, mode: Mode): F32 {
       }
     }
     if (mode === "train") {
-      const { t, b } = bn(p, key(name, "avg.bn"), l.eps);
+      const { t, b } = p.bn(key(name, "avg.bn"), l.eps);
       for (let n = 0; n < N; n++) {
         for (let c = 0; c < C; c++) {
           for (let i = 0; i < Pn; i++) {
@@ -208,9 +198,23 @@ function repmlp21(l: RepMLP21Layer, p: Params, x: F32, mode: Mode): F32 {
       }
     }
     const P = C * Pn, Pr = P / l.r;
-    const a = linear(v, N, P, p.get(key(name, "fc1_fc2.fc1.weight")), p.get(key(name, "fc1_fc2.fc1.bias")), Pr);
+    const a = linear(
+      v,
+      N,
+      P,
+      p.get(key(name, "fc1_fc2.fc1.weight")),
+      p.get(key(name, "fc1_fc2.fc1.bias")),
+      Pr,
+    );
     for (let i = 0; i < a.length; i++) a[i] = Math.max(0, a[i]);
-    const gp = linear(a, N, Pr, p.get(key(name, "fc1_fc2.fc2.weight")), p.get(key(name, "fc1_fc2.fc2.bias")), P);
+    const gp = linear(
+      a,
+      N,
+      Pr,
+      p.get(key(name, "fc1_fc2.fc2.weight")),
+      p.get(key(name, "fc1_fc2.fc2.bias")),
+      P,
+    );
     // Additive: one scalar per (channel, partition).
     xin = f32(x.shape);
     for (let n = 0; n < N; n++) {
@@ -233,7 +237,7 @@ function repmlp21(l: RepMLP21Layer, p: Params, x: F32, mode: Mode): F32 {
     F = groupedFC(rows, R, g, inLen, outLen, p.get(key(name, "fc3.weight")), p.get(key(name, "fc3.bias")));
   } else {
     F = groupedFC(rows, R, g, inLen, outLen, p.get(key(name, "fc3.weight")), null);
-    const { t, b } = bn(p, key(name, "fc3_bn"), l.eps); // BN1d over O·hw neurons
+    const { t, b } = p.bn(key(name, "fc3_bn"), l.eps); // BN1d over O·hw neurons
     const M = O * hw;
     for (let r = 0; r < R; r++) for (let i = 0; i < M; i++) F[r * M + i] = F[r * M + i] * t[i] + b[i];
     addLocal(p, name, l.ks, rows, R, C, O, h, w, g, l.eps, F);
@@ -261,7 +265,7 @@ function run(l: Layer, p: Params, x: F32, mode: Mode): F32 {
     case "conv":
       return conv2d(x, p.get(key(l.name, "weight")), l.bias ? p.get(key(l.name, "bias")) : null, l);
     case "bn": {
-      const { t, b } = bn(p, l.name, l.eps);
+      const { t, b } = p.bn(l.name, l.eps);
       return channelAffine(x, t, b);
     }
     case "convbn": {
@@ -271,7 +275,7 @@ function run(l: Layer, p: Params, x: F32, mode: Mode): F32 {
         y = conv2d(x, p.get(key(cn, "weight")), p.get(key(cn, "bias")), l);
       } else {
         y = conv2d(x, p.get(key(cn, "weight")), null, l);
-        const { t, b } = bn(p, key(l.name, "bn"), l.eps);
+        const { t, b } = p.bn(key(l.name, "bn"), l.eps);
         y = channelAffine(y, t, b);
       }
       return l.act === "relu" ? activate(y, "relu") : y;
@@ -289,7 +293,9 @@ function run(l: Layer, p: Params, x: F32, mode: Mode): F32 {
     case "residual": {
       const y = run(l.body, p, x, mode);
       const s = l.shortcut ? run(l.shortcut, p, x, mode) : x;
-      if (y.data.length !== s.data.length) throw new InvalidInputError("residual: body/shortcut shapes differ");
+      if (y.data.length !== s.data.length) {
+        throw new InvalidInputError("residual: body/shortcut shapes differ");
+      }
       const z = f32(y.shape);
       for (let i = 0; i < z.data.length; i++) {
         const v = y.data[i] + s.data[i];
@@ -339,7 +345,9 @@ export function checkInput(desc: ModelDesc, x: F32): void {
     );
   }
   for (let i = 0; i < x.data.length; i++) {
-    if (!Number.isFinite(x.data[i])) throw new InvalidInputError(`input has a non-finite value at index ${i}`);
+    if (!Number.isFinite(x.data[i])) {
+      throw new InvalidInputError(`input has a non-finite value at index ${i}`);
+    }
   }
 }
 

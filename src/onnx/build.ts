@@ -30,7 +30,6 @@ import {
 } from "../arch/ir.ts";
 import { InvalidArgumentError, InvalidInputError } from "../errors.ts";
 import { foldStateDict } from "../fold.ts";
-import { bnAffine } from "../ops.ts";
 import { detectMode, Params } from "../params.ts";
 import type { StateDict } from "../tensor.ts";
 import { type Attr, type Compute, DT, GraphBuilder } from "./proto.ts";
@@ -110,16 +109,6 @@ class Ctx {
   scalar(hint: string, v: number): string {
     return this.b.float(hint, Float32Array.of(v), []);
   }
-}
-
-function bnOf(c: Ctx, name: string, eps: number): Affine {
-  return bnAffine(
-    c.get(key(name, "weight")),
-    c.get(key(name, "bias")),
-    c.get(key(name, "running_mean")),
-    c.get(key(name, "running_var")),
-    eps,
-  );
 }
 
 /** BatchNormalization node with the checkpoint's statistics (training structure). */
@@ -291,7 +280,7 @@ function convParams(
     return { W: c.get(key(cn, "weight")), bias: c.get(key(cn, "bias")) };
   }
   const W = c.get(key(cn, "weight"));
-  const a = bnOf(c, key(l.name, "bn"), l.eps);
+  const a = c.p.bn(key(l.name, "bn"), l.eps);
   if (!c.fuse) return { W, bias: null, post: a };
   const per = W.length / l.outC;
   const Wf = new Float32Array(W.length);
@@ -496,7 +485,7 @@ function emit(c: Ctx, l: Layer, x: string, s: Shape, pre: Affine | null = null):
     case "bn": {
       if (s[0] !== l.C) throw new InvalidInputError(`${l.name}: expected ${l.C} channels, got ${s[0]}`);
       if (c.mode === "train") return [bnNode(c, x, l.name, l.C, l.eps), s];
-      return [affine(c, x, bnOf(c, l.name, l.eps), l.name, s.length + 1), s];
+      return [affine(c, x, c.p.bn(l.name, l.eps), l.name, s.length + 1), s];
     }
     case "act":
       return [act(c, x, l.fn), s];
@@ -510,7 +499,7 @@ function emit(c: Ctx, l: Layer, x: string, s: Shape, pre: Affine | null = null):
         if (c.fuse && cur.kind === "bn" && !pending && sh[0] === cur.C) {
           const foldable = noPad(L[i + 1]) || (L[i + 1]?.kind === "gap" && L[i + 2]?.kind === "linear");
           if (foldable) {
-            pending = bnOf(c, cur.name, cur.eps);
+            pending = c.p.bn(cur.name, cur.eps);
             continue;
           }
         }
