@@ -16,7 +16,7 @@ export function parseCli<T extends CliOptions>(usage: string, options: T, args =
       options: { ...options, help: { type: "boolean", short: "h" } },
       allowPositionals: true,
     });
-    if (r.values.help) {
+    if ((r.values as { help?: boolean }).help) {
       console.log(usage);
       Deno.exit(0);
     }
