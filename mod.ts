@@ -29,6 +29,7 @@ export {
   numel,
   type StateDict,
   type Tensor,
+  type TensorData,
   toF32,
 } from "./src/tensor.ts";
 
@@ -47,15 +48,29 @@ export {
 
 /** Architecture descriptions: the layer IR, official classes and presets, the kit's own models. */
 export {
+  type ActLayer,
+  type ArchDef,
   archNames,
+  type BNLayer,
   buildModel,
+  type ConvBNLayer,
+  type ConvLayer,
+  type FlattenLayer,
+  type GapLayer,
+  type Kw,
+  type L2NormLayer,
   type Layer,
+  type LinearLayer,
   type Mode,
   type ModelDesc,
   type ParamSpec,
   paramSpecs,
   PRESETS,
   registerArch,
+  type RepMLP21Layer,
+  type RepMLPNetBlockLayer,
+  type ResidualLayer,
+  type SeqLayer,
 } from "./src/arch/mod.ts";
 
 /** Kwargs inference from checkpoint shapes, and cross-checking of user kwargs. */
@@ -68,7 +83,7 @@ export { foldStateDict } from "./src/fold.ts";
 export { type ConvertOptions, type ConvertResult, convertStateDict } from "./src/convert.ts";
 
 /** State_dict validation against a description (train vs deploy layout). */
-export { detectMode, matchStateDict } from "./src/params.ts";
+export { detectMode, type MatchReport, matchStateDict } from "./src/params.ts";
 
 /** Pure-TypeScript reference forward (NCHW float32), training-structure or deploy mode. */
 export { forward } from "./src/reference.ts";
@@ -78,13 +93,17 @@ export { randn, randomStateDict } from "./src/random.ts";
 
 /** File formats: safe `.pth` reader, safetensors, npy/npz, bundles (all work on bytes, Workers-safe). */
 export {
+  type Bundle,
+  type BundleDType,
   readBundle,
   readNpy,
   readNpz,
   readPth,
+  type ReadPthOptions,
   readSafetensors,
   readStateDict,
   writeBundle,
+  type WriteBundleInput,
   writeNpy,
   writeSafetensors,
 } from "./src/io/mod.ts";
@@ -97,22 +116,49 @@ export {
   type Backend,
   createSession,
   createSessionFromBundle,
+  type Fc3Impl,
+  type GpuAdapterLike,
+  type GpuLike,
+  type ModelSource,
+  type Precision,
+  type ResolvedBackend,
   type Session,
   type SessionOptions,
 } from "./src/runtime/mod.ts";
+
+/** Options every ORT engine takes (threads, logging, a pre-compiled ORT wasm module for Workers). */
+export type { EngineOptions } from "./src/runtime/engine.ts";
 
 /** ONNX graph export of a deploy model (dynamic batch axis). */
 export * as onnx from "./src/onnx/mod.ts";
 
 /** The platform-neutral face-recognition app and its parts (models, stores, images). */
 export {
+  type AppEnv,
   type AppOptions,
+  type ClassifierModel,
   classifierModelFromForward,
+  type CollectionRecord,
   createApp,
+  type EmbeddingMatrix,
   type FaceModel,
   faceModelFromForward,
+  type FacePage,
+  type FaceRecord,
+  type ForwardFn,
   type GalleryStore,
+  type HonoApp,
+  type LoadedServedModel,
+  type LogEntry,
+  type ManifestEntry,
   MemoryStore,
+  type NewFace,
+  type PlaygroundHandler,
+  type Preprocess,
+  type RateDecision,
+  type RateLimiter,
+  type RequestContext,
+  type ServedModel,
   servedModelFromBundle,
 } from "./src/server/mod.ts";
 

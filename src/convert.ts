@@ -4,6 +4,7 @@
  * Platform-neutral: file reading and bundle writing are the caller's.
  */
 import { buildModel } from "./arch/registry.ts";
+import "./arch/kit.ts"; // registers the kit's own trainable architectures (checkpoints of `deno task train`)
 import { resolveKwargs } from "./arch/infer.ts";
 import { type Layer, type Mode, type ModelDesc, walk } from "./arch/ir.ts";
 import { InvalidArgumentError } from "./errors.ts";
@@ -53,6 +54,7 @@ export function exampleInputShape(desc: ModelDesc, n = 2): [number, number, numb
 export interface ConvertOptions {
   /** Official class or preset; optional when `metadata` carries the kit's model record. */
   arch?: string;
+  /** Python constructor kwargs; what the checkpoint determines may be left out. */
   kwargs?: Record<string, unknown>;
   /** safetensors metadata of the checkpoint, if any. */
   metadata?: Record<string, string>;
@@ -66,6 +68,7 @@ export interface ConvertOptions {
 
 /** Result of {@link convertStateDict}. */
 export interface ConvertResult {
+  /** The resolved architecture. */
   desc: ModelDesc;
   /** Layout the checkpoint was in. */
   mode: Mode;
@@ -94,7 +97,10 @@ export function resolveDesc(sd: StateDict, opts: ConvertOptions): { desc: ModelD
     } catch (e) {
       throw new InvalidArgumentError(`checkpoint metadata '${MODEL_METADATA_KEY}' is not valid JSON: ${e}`);
     }
-    return { desc: descFromRecord({ ...parsed, kwargs: { ...parsed.kwargs, ...opts.kwargs } }), inferred: [] };
+    return {
+      desc: descFromRecord({ ...parsed, kwargs: { ...parsed.kwargs, ...opts.kwargs } }),
+      inferred: [],
+    };
   }
   const user = opts.kwargs ?? {};
   const kw = resolveKwargs(opts.arch, user, sd);

@@ -20,6 +20,7 @@ export class RepmlpError extends Error {
   readonly code: ErrorCode;
   /** Optional hint telling the user what to do. */
   readonly hint?: string;
+  /** Create the error; `hint` says what to do. */
   constructor(code: ErrorCode, message: string, options?: { hint?: string; cause?: unknown }) {
     super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
     this.name = "RepmlpError";
@@ -30,6 +31,7 @@ export class RepmlpError extends Error {
 
 /** Structure of a file is broken (truncated zip, bad pickle stream, bad header …). */
 export class CorruptFileError extends RepmlpError {
+  /** Create the error; `hint` says what to do. */
   constructor(message: string, options?: { hint?: string; cause?: unknown }) {
     super("corrupt_file", message, options);
     this.name = "CorruptFileError";
@@ -38,9 +40,11 @@ export class CorruptFileError extends RepmlpError {
 
 /** A pickle tried to reference something outside the allow-list. Nothing was executed. */
 export class UnsafePickleError extends RepmlpError {
+  /** Create the error; `hint` says what to do. */
   constructor(message: string) {
     super("unsafe_pickle", message, {
-      hint: "only plain state_dict checkpoints are accepted; re-save with torch.save(model.state_dict(), path)",
+      hint:
+        "only plain state_dict checkpoints are accepted; re-save with torch.save(model.state_dict(), path)",
     });
     this.name = "UnsafePickleError";
   }
@@ -48,6 +52,7 @@ export class UnsafePickleError extends RepmlpError {
 
 /** Bundle content does not match its recorded hash. */
 export class IntegrityError extends RepmlpError {
+  /** Create the error; `hint` says what to do. */
   constructor(message: string) {
     super("integrity", message, { hint: "the file was modified or truncated; re-run `deno task convert`" });
     this.name = "IntegrityError";
@@ -56,6 +61,7 @@ export class IntegrityError extends RepmlpError {
 
 /** Checkpoint does not fit the chosen architecture. */
 export class ArchMismatchError extends RepmlpError {
+  /** Create the error; `hint` says what to do. */
   constructor(message: string, hint?: string) {
     super("arch_mismatch", message, { hint });
     this.name = "ArchMismatchError";
@@ -64,6 +70,7 @@ export class ArchMismatchError extends RepmlpError {
 
 /** A caller passed a bad argument or input. */
 export class InvalidArgumentError extends RepmlpError {
+  /** Create the error; `hint` says what to do. */
   constructor(message: string, hint?: string) {
     super("invalid_argument", message, { hint });
     this.name = "InvalidArgumentError";
@@ -72,6 +79,7 @@ export class InvalidArgumentError extends RepmlpError {
 
 /** Input tensor has the wrong shape, dtype or values. */
 export class InvalidInputError extends RepmlpError {
+  /** Create the error; `hint` says what to do. */
   constructor(message: string, hint?: string) {
     super("invalid_input", message, { hint });
     this.name = "InvalidInputError";
@@ -80,6 +88,7 @@ export class InvalidInputError extends RepmlpError {
 
 /** Valid but unsupported feature. */
 export class UnsupportedError extends RepmlpError {
+  /** Create the error; `hint` says what to do. */
   constructor(message: string, hint?: string) {
     super("unsupported", message, { hint });
     this.name = "UnsupportedError";

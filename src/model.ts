@@ -20,13 +20,17 @@ export interface Preprocess {
 
 /** A loaded deploy-mode model. */
 export interface LoadedModel {
+  /** Architecture description rebuilt from the bundle's record. */
   desc: ModelDesc;
   /** Deploy-mode weights dequantized to float32. */
   tensors: StateDict;
   /** Tensors as stored (fp16 words / int8 + scales), for runtimes that keep them compact. */
   raw: StateDict;
+  /** Storage precision of the bundle. */
   dtype: BundleDType;
+  /** Free-form meta (preprocess, labels, threshold, provenance …). */
   meta: Record<string, unknown>;
+  /** Verified content hash. */
   sha256: string;
 }
 

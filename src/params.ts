@@ -9,8 +9,11 @@ import { key } from "./arch/ir.ts";
 
 /** Problems found when matching a state_dict to a description. */
 export interface MatchReport {
+  /** Expected keys the state_dict lacks. */
   missing: string[];
+  /** Keys the description does not expect. */
   unexpected: string[];
+  /** Keys present with the wrong shape. */
   shape: { key: string; expected: number[]; got: number[] }[];
 }
 

@@ -29,14 +29,19 @@ export type TensorData =
 
 /** A C-contiguous tensor. */
 export interface Tensor {
+  /** Element type. */
   dtype: DType;
+  /** Dimensions (`[]` for a scalar). */
   shape: number[];
+  /** Elements in C order. */
   data: TensorData;
 }
 
 /** Float32 tensor, the working type of the fold and the reference forward. */
 export interface F32 extends Tensor {
+  /** Always float32. */
   dtype: "float32";
+  /** Elements in C order. */
   data: Float32Array;
 }
 
@@ -134,10 +139,16 @@ export function toF32(t: Tensor): F32 {
   const n = t.data.length;
   const out = new Float32Array(n);
   const d = t.data;
-  if (t.dtype === "float16") for (let i = 0; i < n; i++) out[i] = halfToFloat((d as Uint16Array)[i]);
-  else if (t.dtype === "bfloat16") for (let i = 0; i < n; i++) out[i] = bf16ToFloat((d as Uint16Array)[i]);
-  else if (t.dtype === "int64") for (let i = 0; i < n; i++) out[i] = Number((d as BigInt64Array)[i]);
-  else for (let i = 0; i < n; i++) out[i] = Number(d[i]);
+  if (t.dtype === "float16") { for (let i = 0; i < n; i++) out[i] = halfToFloat((d as Uint16Array)[i]); }
+  else if (t.dtype === "bfloat16") {
+    for (let i = 0; i < n; i++) {
+      out[i] = bf16ToFloat((d as Uint16Array)[i]);
+    }
+  } else if (t.dtype === "int64") {
+    for (let i = 0; i < n; i++) {
+      out[i] = Number((d as BigInt64Array)[i]);
+    }
+  } else for (let i = 0; i < n; i++) out[i] = Number(d[i]);
   return { dtype: "float32", shape: [...t.shape], data: out };
 }
 

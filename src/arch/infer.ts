@@ -5,9 +5,7 @@
  */
 import { ArchMismatchError } from "../errors.ts";
 import type { StateDict } from "../tensor.ts";
-import { PRESETS } from "./registry.ts";
-
-type Kw = Record<string, unknown>;
+import { type Kw, PRESETS } from "./registry.ts";
 
 function shape(sd: StateDict, k: string): number[] | undefined {
   return sd.get(k)?.shape;

@@ -8,22 +8,35 @@
 
 /** Plain Conv2d (official nn.Conv2d). Keys: `<name>.weight` (O, I/groups, k, k) [+ `<name>.bias` (O)]. */
 export interface ConvLayer {
+  /** Layer type tag. */
   kind: "conv";
+  /** State_dict key prefix (no trailing dot). */
   name: string;
+  /** Input channels. */
   inC: number;
+  /** Output channels. */
   outC: number;
+  /** Square kernel size. */
   k: number;
+  /** Stride. */
   stride: number;
+  /** Zero padding on each side. */
   pad: number;
+  /** Channel groups. */
   groups: number;
+  /** Whether `<name>.bias` exists. */
   bias: boolean;
 }
 
 /** Eval-mode BatchNorm2d. Keys: `<name>.{weight,bias,running_mean,running_var,num_batches_tracked}`. */
 export interface BNLayer {
+  /** Layer type tag. */
   kind: "bn";
+  /** State_dict key prefix (no trailing dot). */
   name: string;
+  /** Channels. */
   C: number;
+  /** Variance epsilon. */
   eps: number;
 }
 
@@ -33,60 +46,87 @@ export interface BNLayer {
  * `fuse: false` is the 2022 `conv_bn` Sequential which the official deploy keeps unfused.
  */
 export interface ConvBNLayer {
+  /** Layer type tag. */
   kind: "convbn";
+  /** State_dict key prefix (no trailing dot). */
   name: string;
+  /** Input channels. */
   inC: number;
+  /** Output channels. */
   outC: number;
+  /** Square kernel size. */
   k: number;
+  /** Stride. */
   stride: number;
+  /** Zero padding on each side. */
   pad: number;
+  /** Channel groups. */
   groups: number;
+  /** Activation after the BN. */
   act: "none" | "relu";
+  /** Whether deploy mode folds the BN into `<name>.conv` (2021) or keeps it (2022). */
   fuse: boolean;
+  /** BN variance epsilon. */
   eps: number;
 }
 
 /** nn.Linear on (N, F). Keys `<name>.weight` (out, in), `<name>.bias` (out). */
 export interface LinearLayer {
+  /** Layer type tag. */
   kind: "linear";
+  /** State_dict key prefix (no trailing dot). */
   name: string;
+  /** Input features. */
   inF: number;
+  /** Output features. */
   outF: number;
+  /** Whether `<name>.bias` exists. */
   bias: boolean;
 }
 
 /** Pointwise activation. GELU is the exact erf form (PyTorch default). */
 export interface ActLayer {
+  /** Layer type tag. */
   kind: "act";
+  /** Activation function. */
   fn: "relu" | "gelu" | "sigmoid";
 }
 
 /** Sequential composition. */
 export interface SeqLayer {
+  /** Layer type tag. */
   kind: "seq";
+  /** Children, applied in order. */
   layers: Layer[];
 }
 
 /** `post(body(x) + (shortcut ? shortcut(x) : x))`. */
 export interface ResidualLayer {
+  /** Layer type tag. */
   kind: "residual";
+  /** Main branch. */
   body: Layer;
+  /** Projection on the skip path; null for identity. */
   shortcut: Layer | null;
+  /** Activation applied after the sum. */
   post: "none" | "relu";
 }
 
 /** Global average pool to (N, C) (flattens). */
 export interface GapLayer {
+  /** Layer type tag. */
   kind: "gap";
 }
 
 /** Flatten NCHW → (N, C·H·W). */
 export interface FlattenLayer {
+  /** Layer type tag. */
   kind: "flatten";
 }
 
 /** Row-wise L2 normalisation of (N, F) (face embeddings). */
 export interface L2NormLayer {
+  /** Layer type tag. */
   kind: "l2norm";
 }
 
@@ -95,18 +135,32 @@ export interface L2NormLayer {
  * Global perceptron present iff (H, W) ≠ (h, w). `ks` = reparam_conv_k (may be empty).
  */
 export interface RepMLP21Layer {
+  /** Layer type tag. */
   kind: "repmlp21";
+  /** State_dict key prefix (no trailing dot). */
   name: string;
+  /** Input channels. */
   inC: number;
+  /** Output channels. */
   outC: number;
+  /** Input height. */
   H: number;
+  /** Input width. */
   W: number;
+  /** Partition height. */
   h: number;
+  /** Partition width. */
   w: number;
+  /** Local-perceptron conv kernel sizes (`reparam_conv_k`). */
   ks: number[];
-  r: number; // fc1_fc2_reduction
-  g: number; // fc3_groups
+  /** Global-perceptron reduction (`fc1_fc2_reduction`). */
+  r: number;
+  /** Groups of the partition FC (`fc3_groups`). */
+  g: number;
+  /** BN variance epsilon. */
   eps: number;
+  /** Kit ablation only ("w/o Global Perceptron"): `false` drops the global perceptron. */
+  gp?: boolean;
 }
 
 /**
@@ -114,14 +168,23 @@ export interface RepMLP21Layer {
  * `S` = num_sharesets, `r` = globalperceptron_reduce.
  */
 export interface RepMLPNetBlockLayer {
+  /** Layer type tag. */
   kind: "repmlpnet_block";
+  /** State_dict key prefix (no trailing dot). */
   name: string;
+  /** Channels (in = out). */
   C: number;
+  /** Partition height. */
   h: number;
+  /** Partition width. */
   w: number;
+  /** Local-perceptron conv kernel sizes. */
   ks: number[];
+  /** Global-perceptron reduction (`globalperceptron_reduce`). */
   r: number;
+  /** Number of weight-sharing channel sets (`num_sharesets`). */
   S: number;
+  /** BN variance epsilon. */
   eps: number;
 }
 
@@ -148,6 +211,7 @@ export interface ModelDesc {
   kwargs: Record<string, unknown>;
   /** Fixed input shape [C, H, W] when the architecture implies one; H/W may be null when free. */
   input: [number, number | null, number | null];
+  /** The layer tree (names are official state_dict key prefixes). */
   root: Layer;
 }
 
@@ -156,7 +220,9 @@ export type Mode = "train" | "deploy";
 
 /** One expected state_dict entry. */
 export interface ParamSpec {
+  /** Full state_dict key. */
   key: string;
+  /** Expected shape. */
   shape: number[];
   /** int64 for `num_batches_tracked`, float32 otherwise. */
   dtype: "float32" | "int64";
@@ -179,7 +245,14 @@ function bnSpecs(name: string, C: number): ParamSpec[] {
   ];
 }
 
-function convSpecs(name: string, inC: number, outC: number, k: number, groups: number, bias: boolean): ParamSpec[] {
+function convSpecs(
+  name: string,
+  inC: number,
+  outC: number,
+  k: number,
+  groups: number,
+  bias: boolean,
+): ParamSpec[] {
   const s: ParamSpec[] = [{ key: key(name, "weight"), shape: [outC, inC / groups, k, k], dtype: "float32" }];
   if (bias) s.push({ key: key(name, "bias"), shape: [outC], dtype: "float32" });
   return s;
@@ -187,7 +260,7 @@ function convSpecs(name: string, inC: number, outC: number, k: number, groups: n
 
 /** True when a 2021 RepMLP has its global perceptron. */
 export function hasGP21(l: RepMLP21Layer): boolean {
-  return l.H !== l.h || l.W !== l.w;
+  return l.gp !== false && (l.H !== l.h || l.W !== l.w);
 }
 
 /** Expected state_dict entries of a layer tree, in PyTorch registration order. */
@@ -199,14 +272,20 @@ export function paramSpecs(layer: Layer, mode: Mode): ParamSpec[] {
       return bnSpecs(layer.name, layer.C);
     case "convbn": {
       const c = key(layer.name, "conv");
-      if (mode === "deploy" && layer.fuse) return convSpecs(c, layer.inC, layer.outC, layer.k, layer.groups, true);
+      if (mode === "deploy" && layer.fuse) {
+        return convSpecs(c, layer.inC, layer.outC, layer.k, layer.groups, true);
+      }
       return [
         ...convSpecs(c, layer.inC, layer.outC, layer.k, layer.groups, false),
         ...bnSpecs(key(layer.name, "bn"), layer.outC),
       ];
     }
     case "linear": {
-      const s: ParamSpec[] = [{ key: key(layer.name, "weight"), shape: [layer.outF, layer.inF], dtype: "float32" }];
+      const s: ParamSpec[] = [{
+        key: key(layer.name, "weight"),
+        shape: [layer.outF, layer.inF],
+        dtype: "float32",
+      }];
       if (layer.bias) s.push({ key: key(layer.name, "bias"), shape: [layer.outF], dtype: "float32" });
       return s;
     }
@@ -271,7 +350,7 @@ export function paramSpecs(layer: Layer, mode: Mode): ParamSpec[] {
 /** Visit every layer of a tree (pre-order). */
 export function walk(layer: Layer, fn: (l: Layer) => void): void {
   fn(layer);
-  if (layer.kind === "seq") for (const l of layer.layers) walk(l, fn);
+  if (layer.kind === "seq") { for (const l of layer.layers) walk(l, fn); }
   else if (layer.kind === "residual") {
     walk(layer.body, fn);
     if (layer.shortcut) walk(layer.shortcut, fn);

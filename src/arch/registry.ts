@@ -9,14 +9,18 @@ import { key } from "./ir.ts";
 
 const EPS = 1e-5;
 
-type Kw = Record<string, unknown>;
+/** Python-style constructor kwargs. */
+export type Kw = Record<string, unknown>;
 
 /** One architecture: its kwargs (with defaults; `undefined` = required) and its builder. */
 export interface ArchDef {
+  /** One-line description (shown by {@link archDoc}). */
   doc: string;
   /** Set on the kit's own (non-official) architectures. */
   kit?: true;
+  /** Every accepted kwarg with its default; `undefined` marks a required one. */
   defaults: Kw;
+  /** Build the layer tree (key prefix `name`) and its input shape from complete kwargs. */
   build(kw: Kw, name: string): { root: Layer; input: ModelDesc["input"] };
 }
 
@@ -33,7 +37,9 @@ export function ints(kw: Kw, k: string, allowEmpty = false): number[] {
   if (v === null || v === undefined) v = [];
   if (typeof v === "number") v = [v];
   if (!Array.isArray(v) || v.some((x) => typeof x !== "number" || !Number.isInteger(x) || x <= 0)) {
-    throw new InvalidArgumentError(`kwarg '${k}' must be a list of positive integers, got ${JSON.stringify(v)}`);
+    throw new InvalidArgumentError(
+      `kwarg '${k}' must be a list of positive integers, got ${JSON.stringify(v)}`,
+    );
   }
   if (!allowEmpty && v.length === 0) throw new InvalidArgumentError(`kwarg '${k}' must not be empty`);
   return v as number[];
@@ -93,13 +99,17 @@ export function repmlp21(kw: Kw, name: string): RepMLP21Layer {
   divides(w, W, "W must be a multiple of w");
   divides(g, inC, "in_channels must be a multiple of fc3_groups");
   divides(g, outC, "out_channels must be a multiple of fc3_groups");
-  if (H !== h || W !== w) divides(r, inC * (H / h) * (W / w), "C·(H/h)·(W/w) must be a multiple of fc1_fc2_reduction");
+  if (H !== h || W !== w) {
+    divides(r, inC * (H / h) * (W / w), "C·(H/h)·(W/w) must be a multiple of fc1_fc2_reduction");
+  }
   return { kind: "repmlp21", name, inC, outC, H, W, h, w, ks, r, g, eps: EPS };
 }
 
 export function repmlpnetBlock(kw: Kw, name: string): RepMLPNetBlockLayer {
   const C = int(kw, "in_channels"), O = int(kw, "out_channels");
-  if (C !== O) throw new InvalidArgumentError("RepMLPBlock requires in_channels == out_channels (as the official code)");
+  if (C !== O) {
+    throw new InvalidArgumentError("RepMLPBlock requires in_channels == out_channels (as the official code)");
+  }
   const h = int(kw, "h"), w = int(kw, "w");
   const ks = ints(kw, "reparam_conv_k", true);
   checkKs(ks);
@@ -168,7 +178,9 @@ function repmlpnet(kw: Kw, name: string): { root: Layer; input: ModelDesc["input
   const ss = ints(kw, "sharesets_nums");
   const n = nb.length;
   if ([ch, hs, ws, ss].some((a) => a.length !== n)) {
-    throw new InvalidArgumentError("num_blocks, channels, hs, ws and sharesets_nums must have the same length");
+    throw new InvalidArgumentError(
+      "num_blocks, channels, hs, ws and sharesets_nums must have the same length",
+    );
   }
   const layers: Layer[] = [
     convbn(key(name, "conv_embedding"), inC, ch[0], patch, { stride: patch, act: "relu", fuse: false }),
@@ -186,7 +198,9 @@ function repmlpnet(kw: Kw, name: string): { root: Layer; input: ModelDesc["input
       }, key(name, `stages.${i}.${j}`)));
     }
     if (i < n - 1) {
-      layers.push(convbn(key(name, `embeds.${i}`), ch[i], ch[i + 1], 2, { stride: 2, act: "relu", fuse: false }));
+      layers.push(
+        convbn(key(name, `embeds.${i}`), ch[i], ch[i + 1], 2, { stride: 2, act: "relu", fuse: false }),
+      );
     }
   }
   layers.push(
@@ -335,7 +349,9 @@ const ARCHS: Record<string, ArchDef> = {
  * Official names cannot be overridden.
  */
 export function registerArch(name: string, def: ArchDef): void {
-  if (ARCHS[name] && !ARCHS[name].kit) throw new InvalidArgumentError(`architecture '${name}' already exists`);
+  if (ARCHS[name] && !ARCHS[name].kit) {
+    throw new InvalidArgumentError(`architecture '${name}' already exists`);
+  }
   ARCHS[name] = def;
 }
 

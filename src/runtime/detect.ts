@@ -21,8 +21,11 @@ interface Nav {
 
 /** The subset of GPUAdapter used here. */
 export interface GpuAdapterLike {
+  /** Supported optional features (e.g. `shader-f16`). */
   features: { has(f: string): boolean };
+  /** Adapter identification (`GPUAdapterInfo`), where the implementation provides it. */
   info?: { vendor?: string; architecture?: string; description?: string; isFallbackAdapter?: boolean };
+  /** Older spelling of `info.isFallbackAdapter`: a software (fallback) adapter. */
   isFallbackAdapter?: boolean;
 }
 
@@ -62,6 +65,7 @@ export interface WebGpuProbe {
 
 /** The `navigator.gpu` surface used here. */
 export interface GpuLike {
+  /** Request an adapter (`navigator.gpu.requestAdapter`); null when none is available. */
   requestAdapter(o?: unknown): Promise<GpuAdapterLike | null>;
 }
 

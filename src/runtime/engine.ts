@@ -19,7 +19,9 @@ export interface Engine {
 
 /** Options the engines understand. */
 export interface EngineOptions {
+  /** Threads ORT may use (wasm `numThreads`, node `intraOpNumThreads`); default 1. */
   threads?: number;
+  /** Sink for warnings and notes (createSession's default: console.warn). */
   log?: (msg: string) => void;
   /**
    * How ORT-web finds its WebAssembly binary. On Cloudflare Workers pass the pre-compiled

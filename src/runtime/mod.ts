@@ -22,7 +22,7 @@ import type { Engine, EngineOptions, EngineSession } from "./engine.ts";
 import { ortWebEngine } from "./ort_web.ts";
 
 export type { Fc3Impl, Precision } from "../onnx/build.ts";
-export { type GpuLike, hostInfo, probeWebGpu, type WebGpuProbe } from "./detect.ts";
+export { type GpuAdapterLike, type GpuLike, hostInfo, probeWebGpu, type WebGpuProbe } from "./detect.ts";
 export { ortWasmMemoryBytes } from "./ort_web.ts";
 
 /** Requested backend. */
@@ -34,6 +34,7 @@ export const BACKENDS: readonly Backend[] = ["auto", "webgpu", "wasm", "native",
 
 /** A deploy-mode model (a loaded bundle or a conversion result). */
 export interface ModelSource {
+  /** Architecture description of the model. */
   desc: ModelDesc;
   /** Deploy-mode float weights (a TRAIN state_dict is folded at load). */
   tensors: StateDict;
@@ -73,6 +74,7 @@ export interface Session {
   readonly precision: Precision;
   /** Why `auto` did not pick WebGPU, or why the backend runs in a degraded mode (null otherwise). */
   readonly note: string | null;
+  /** The model's description. */
   readonly desc: ModelDesc;
   /** Run an NCHW float32 batch. Bad shape/dtype/NaN → InvalidInputError. */
   run(x: F32): Promise<F32>;

@@ -34,17 +34,27 @@ import { newFaceId, quantize } from "./store/types.ts";
 
 /** One structured log line (JSON). Never contains API keys or image data. */
 export interface LogEntry {
+  /** ISO-8601 time of the entry. */
   ts: string;
+  /** Severity: `error` for 5xx and unhandled errors, `warn` for 4xx, else `info`. */
   level: "info" | "warn" | "error";
+  /** What happened ("request", "unhandled error"). */
   msg: string;
+  /** Request id (also sent as the `X-Request-Id` header). */
   reqId?: string;
+  /** HTTP method. */
   method?: string;
+  /** Request path. */
   path?: string;
+  /** Response status code. */
   status?: number;
+  /** Handling time in milliseconds. */
   ms?: number;
   /** Fingerprint of the API key (first 8 hex digits of its SHA-256), never the key. */
   key?: string;
+  /** API error code of a failed request (`x-error-code`). */
   code?: string;
+  /** Name, message and stack of an unhandled error. */
   error?: string;
 }
 
@@ -71,9 +81,9 @@ export interface AppOptions {
   /** Log sink (default: one JSON line per entry on stdout). */
   log?: (e: LogEntry) => void;
   /** Handler for `GET /` (the playground page). Default: a JSON pointer to /docs. */
-  playground?: (c: Context) => Response | Promise<Response>;
+  playground?: PlaygroundHandler;
   /** Add more public routes (e.g. playground assets) before the 404 handler. */
-  extraRoutes?: (app: OpenAPIHono) => void;
+  extraRoutes?: (app: HonoApp) => void;
   /** Bytes of search matrices kept in memory across requests (default 64 MiB). */
   searchCacheBytes?: number;
   /** Clock for rate limiting (tests). */
@@ -82,7 +92,17 @@ export interface AppOptions {
   version?: string;
 }
 
-type Env = { Variables: { requestId: string; keyFp?: string } };
+/** Hono's request context (`Context` from `hono`), as passed to a {@link PlaygroundHandler}. */
+export type RequestContext = Context;
+
+/** Handler for `GET /` given in {@link AppOptions.playground}. */
+export type PlaygroundHandler = (c: RequestContext) => Response | Promise<Response>;
+
+/** The Hono app (`OpenAPIHono` from `@hono/zod-openapi`) as handed to {@link AppOptions.extraRoutes}. */
+export type HonoApp = OpenAPIHono;
+
+/** Hono context variables of the app: the request id and the caller's API-key fingerprint. */
+export type AppEnv = { Variables: { requestId: string; keyFp?: string } };
 
 const enc = new TextEncoder();
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
@@ -168,7 +188,7 @@ function collectionJson(c: CollectionRecord) {
  * and under `/v1` (Bearer key): models, faces/embed, faces/compare, collections CRUD, enrol, list,
  * delete, search, classify. See docs/README-api.md for the contract.
  */
-export function createApp(options: AppOptions): OpenAPIHono<Env> {
+export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
   const faceModels = options.faceModels ?? [];
   const classifiers = options.classifiers ?? [];
   const names = [...faceModels, ...classifiers].map((m) => m.name);
@@ -197,7 +217,7 @@ export function createApp(options: AppOptions): OpenAPIHono<Env> {
     : new TokenBucketLimiter(options.rateLimit ?? { requestsPerMinute: 600, burst: 100 });
   const index = new SearchIndex(store, options.searchCacheBytes);
 
-  const app = new OpenAPIHono<Env>({
+  const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
       if (!result.success) throw new ApiError("invalid_request", zodMessage(result.error));
     },

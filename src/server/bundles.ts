@@ -32,12 +32,33 @@ const Entry = z.object({
   /** Pick this bundle as the default of its task. */
   default: z.boolean().optional(),
   metrics: z.record(z.string(), z.unknown()).optional(),
-}).passthrough();
+}).passthrough() satisfies z.ZodType<ManifestEntry>; // the schema's output must stay a ManifestEntry
 
 const Manifest = z.object({ bundles: z.array(Entry) }).passthrough();
 
 /** One bundle listed in `weights/manifest.json`. */
-export type ManifestEntry = z.infer<typeof Entry>;
+export interface ManifestEntry {
+  /** Unique model name (clients select it with `?model=`). */
+  name: string;
+  /** What the bundle serves: face embeddings or classification. */
+  task: "face" | "classifier";
+  /** Storage dtype of the bundle ("fp32", "fp16", "int8"). */
+  dtype: string;
+  /** Path relative to the manifest. */
+  file: string;
+  /** Network input shape, e.g. `[1, 3, 96, 96]`. */
+  input_shape?: number[];
+  /** Face bundles: cosine threshold (overrides meta.threshold). */
+  threshold?: number;
+  /** Classifier bundles: class names (overrides meta.labels). */
+  labels?: string[];
+  /** Pick this bundle as the default of its task. */
+  default?: boolean;
+  /** Evaluation results (`metrics.threshold` is a fallback face threshold). */
+  metrics?: Record<string, unknown>;
+  /** Other fields (description, training record …) are kept as they are. */
+  [key: string]: unknown;
+}
 
 /** `weights/manifest.json`. */
 export type WeightsManifest = z.infer<typeof Manifest>;
@@ -105,8 +126,11 @@ export function batchingForward(
 
 /** A served model plus its session (dispose it on shutdown). */
 export interface LoadedServedModel {
+  /** The wrapped model: a FaceModel or a ClassifierModel, per `task`. */
   model: FaceModel | ClassifierModel;
+  /** Which kind `model` is. */
   task: "face" | "classifier";
+  /** The runtime session running it. */
   session: Session;
   /** Why `auto` fell back from WebGPU, if it did. */
   note: string | null;

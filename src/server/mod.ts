@@ -3,7 +3,16 @@
  * (Deno only); D1 storage in `./store/d1.ts`.
  * @module
  */
-export { type AppOptions, createApp, type LogEntry, parseLandmarks } from "./app.ts";
+export {
+  type AppEnv,
+  type AppOptions,
+  createApp,
+  type HonoApp,
+  type LogEntry,
+  parseLandmarks,
+  type PlaygroundHandler,
+  type RequestContext,
+} from "./app.ts";
 export {
   type ClassifierModel,
   classifierModelFromForward,

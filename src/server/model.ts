@@ -7,7 +7,9 @@ import { InvalidArgumentError } from "../errors.ts";
 
 /** Per-channel normalisation applied after scaling pixels to [0, 1]: `(p/255 - mean[c]) / std[c]`. */
 export interface Preprocess {
+  /** Per-channel mean (length C). */
   mean: number[];
+  /** Per-channel standard deviation (length C). */
   std: number[];
 }
 

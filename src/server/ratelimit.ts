@@ -5,6 +5,7 @@ export type RateDecision = { ok: true; remaining: number } | { ok: false; retryA
 
 /** Anything that can admit or refuse a request for a key (swap in a shared store for multi-instance limits). */
 export interface RateLimiter {
+  /** Spend one request of `key` at time `nowMs` (ms since epoch): admitted with what remains, or refused. */
   take(key: string, nowMs: number): RateDecision | Promise<RateDecision>;
 }
 

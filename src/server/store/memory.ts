@@ -34,6 +34,7 @@ export class MemoryStore implements GalleryStore {
     return Promise.resolve({ created: true, collection: { ...rec } });
   }
 
+  /** A collection, or null if it does not exist. */
   getCollection(id: string): Promise<CollectionRecord | null> {
     const c = this.#cols.get(id);
     return Promise.resolve(c ? { ...c.rec } : null);

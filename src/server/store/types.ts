@@ -6,6 +6,7 @@
 
 /** A collection (gallery) of faces, bound to one face model. */
 export interface CollectionRecord {
+  /** Collection id (client-chosen). */
   id: string;
   /** Name of the face model whose embeddings it holds. */
   model: string;
@@ -15,6 +16,7 @@ export interface CollectionRecord {
   metadata: Record<string, unknown> | null;
   /** ISO-8601 creation time. */
   createdAt: string;
+  /** Number of faces enrolled. */
   faceCount: number;
   /** Incremented by every enrolment and face deletion; search caches are keyed on it. */
   version: number;
@@ -22,9 +24,13 @@ export interface CollectionRecord {
 
 /** A stored face, without its embedding. */
 export interface FaceRecord {
+  /** Server-assigned face id. */
   faceId: string;
+  /** Client's own id for the person, or null. */
   externalId: string | null;
+  /** Client metadata (JSON object) or null. */
   metadata: Record<string, unknown> | null;
+  /** ISO-8601 enrolment time. */
   createdAt: string;
 }
 
@@ -36,16 +42,21 @@ export interface NewFace extends FaceRecord {
 
 /** Every embedding of a collection, row-major, for brute-force search. */
 export interface EmbeddingMatrix {
+  /** Face id of each row. */
   faceIds: string[];
+  /** External id of each row (null where none was given). */
   externalIds: (string | null)[];
   /** `faceIds.length × dim` int8 values. */
   data: Int8Array;
+  /** Embedding length (row width). */
   dim: number;
 }
 
 /** A page of faces; `nextCursor` is opaque, null on the last page. */
 export interface FacePage {
+  /** Faces of this page. */
   faces: FaceRecord[];
+  /** Cursor of the next page, or null on the last one. */
   nextCursor: string | null;
 }
 
@@ -63,6 +74,7 @@ export interface GalleryStore {
       createdAt: string;
     },
   ): Promise<{ created: boolean; collection: CollectionRecord }>;
+  /** A collection, or null if it does not exist. */
   getCollection(id: string): Promise<CollectionRecord | null>;
   /** Delete a collection and all its faces. False if it did not exist. */
   deleteCollection(id: string): Promise<boolean>;
