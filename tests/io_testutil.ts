@@ -150,17 +150,8 @@ export function le(a: ArrayBufferView): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength).slice();
 }
 
-/** mulberry32: small, seedable, good enough for fuzzing. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded PRNG (mulberry32), shared with the kit. */
+export { rng } from "../src/random.ts";
 
 /** Refdata root (read-only, shared). */
 export const REFDATA = new URL("../../shared/refdata/", import.meta.url).pathname;

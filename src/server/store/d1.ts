@@ -3,7 +3,14 @@
  * `batch()` runs its statements in one transaction, which is what makes enrolment atomic).
  * Schema: migrations/0001_init.sql.
  */
-import type { CollectionRecord, EmbeddingMatrix, FacePage, GalleryStore, NewFace } from "./types.ts";
+import type {
+  CollectionRecord,
+  EmbeddingMatrix,
+  FacePage,
+  GalleryStore,
+  NewCollection,
+  NewFace,
+} from "./types.ts";
 
 /** The subset of Cloudflare's `D1PreparedStatement` used here. */
 export interface D1PreparedStatementLike {
@@ -62,13 +69,7 @@ export class D1Store implements GalleryStore {
   }
 
   async createCollection(
-    c: {
-      id: string;
-      model: string;
-      dim: number;
-      metadata: Record<string, unknown> | null;
-      createdAt: string;
-    },
+    c: NewCollection,
   ): Promise<{ created: boolean; collection: CollectionRecord }> {
     const res = await this.db.prepare(
       "INSERT INTO collections (id, model, dim, metadata, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",

@@ -11,7 +11,14 @@
  * cleanly. `gen` (random per creation) keeps faces of a deleted-and-recreated collection apart while
  * the old ones are purged.
  */
-import type { CollectionRecord, EmbeddingMatrix, FacePage, GalleryStore, NewFace } from "./types.ts";
+import type {
+  CollectionRecord,
+  EmbeddingMatrix,
+  FacePage,
+  GalleryStore,
+  NewCollection,
+  NewFace,
+} from "./types.ts";
 
 interface ColValue {
   id: string;
@@ -57,13 +64,7 @@ export class KvStore implements GalleryStore {
   }
 
   async createCollection(
-    c: {
-      id: string;
-      model: string;
-      dim: number;
-      metadata: Record<string, unknown> | null;
-      createdAt: string;
-    },
+    c: NewCollection,
   ): Promise<{ created: boolean; collection: CollectionRecord }> {
     const colKey = this.#k("col", c.id);
     for (let i = 0; i < RETRIES; i++) {

@@ -5,6 +5,7 @@ import type {
   FacePage,
   FaceRecord,
   GalleryStore,
+  NewCollection,
   NewFace,
 } from "./types.ts";
 
@@ -19,13 +20,7 @@ export class MemoryStore implements GalleryStore {
   #cols = new Map<string, Col>();
 
   createCollection(
-    c: {
-      id: string;
-      model: string;
-      dim: number;
-      metadata: Record<string, unknown> | null;
-      createdAt: string;
-    },
+    c: NewCollection,
   ): Promise<{ created: boolean; collection: CollectionRecord }> {
     const had = this.#cols.get(c.id);
     if (had) return Promise.resolve({ created: false, collection: { ...had.rec } });

@@ -60,19 +60,27 @@ export interface FacePage {
   nextCursor: string | null;
 }
 
+/** What a new collection is created with. */
+export interface NewCollection {
+  /** Collection id (validated by the app). */
+  id: string;
+  /** Name of the face model whose embeddings the collection holds. */
+  model: string;
+  /** Embedding size. */
+  dim: number;
+  /** Caller's metadata, or null. */
+  metadata: Record<string, unknown> | null;
+  /** ISO-8601 creation time. */
+  createdAt: string;
+}
+
 /** Gallery storage. Every method is atomic on its own; implementations must be safe under concurrency. */
 export interface GalleryStore {
   /** Short name for logs and /healthz ("memory", "deno-kv", "d1"). */
   readonly kind: string;
   /** Create if absent. Returns the stored record and whether this call created it. */
   createCollection(
-    c: {
-      id: string;
-      model: string;
-      dim: number;
-      metadata: Record<string, unknown> | null;
-      createdAt: string;
-    },
+    c: NewCollection,
   ): Promise<{ created: boolean; collection: CollectionRecord }>;
   /** A collection, or null if it does not exist. */
   getCollection(id: string): Promise<CollectionRecord | null>;
