@@ -61,7 +61,14 @@ export function channelAffine(x: F32, scale: Float32Array, shift: Float32Array):
 }
 
 /** (N, F) · Wᵀ + b, W: (O, F). Accumulates in float64 for a stable oracle. */
-export function linear(x: Float32Array, N: number, F: number, w: Float32Array, b: Float32Array | null, O: number) {
+export function linear(
+  x: Float32Array,
+  N: number,
+  F: number,
+  w: Float32Array,
+  b: Float32Array | null,
+  O: number,
+) {
   const y = new Float32Array(N * O);
   for (let n = 0; n < N; n++) {
     for (let o = 0; o < O; o++) {
@@ -102,8 +109,8 @@ export function erf(x: number): number {
 export function activate(x: F32, fn: "relu" | "gelu" | "sigmoid"): F32 {
   const y = f32(x.shape);
   const a = x.data, b = y.data;
-  if (fn === "relu") for (let i = 0; i < a.length; i++) b[i] = a[i] > 0 ? a[i] : 0;
-  else if (fn === "sigmoid") for (let i = 0; i < a.length; i++) b[i] = 1 / (1 + Math.exp(-a[i]));
+  if (fn === "relu") { for (let i = 0; i < a.length; i++) b[i] = a[i] > 0 ? a[i] : 0; }
+  else if (fn === "sigmoid") { for (let i = 0; i < a.length; i++) b[i] = 1 / (1 + Math.exp(-a[i])); }
   else for (let i = 0; i < a.length; i++) b[i] = 0.5 * a[i] * (1 + erf(a[i] / Math.SQRT2));
   return y;
 }

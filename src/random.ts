@@ -45,10 +45,10 @@ export function randomStateDict(desc: ModelDesc, mode: Mode, seed = 0): StateDic
     const d = new Float32Array(n);
     const leaf = s.key.slice(s.key.lastIndexOf(".") + 1);
     const isBN = s.bn === true;
-    if (isBN && leaf === "running_mean") for (let i = 0; i < n; i++) d[i] = u(-0.5, 0.5);
-    else if (isBN && leaf === "running_var") for (let i = 0; i < n; i++) d[i] = u(0.5, 2);
-    else if (isBN && leaf === "weight") for (let i = 0; i < n; i++) d[i] = u(0.5, 1.5);
-    else if (isBN && leaf === "bias") for (let i = 0; i < n; i++) d[i] = u(-0.5, 0.5);
+    if (isBN && leaf === "running_mean") { for (let i = 0; i < n; i++) d[i] = u(-0.5, 0.5); }
+    else if (isBN && leaf === "running_var") { for (let i = 0; i < n; i++) d[i] = u(0.5, 2); }
+    else if (isBN && leaf === "weight") { for (let i = 0; i < n; i++) d[i] = u(0.5, 1.5); }
+    else if (isBN && leaf === "bias") { for (let i = 0; i < n; i++) d[i] = u(-0.5, 0.5); }
     else {
       const fanIn = s.shape.length > 1 ? numel(s.shape.slice(1)) : Math.max(1, n);
       const a = 1 / Math.sqrt(fanIn);

@@ -1,3 +1,4 @@
 /** Architecture descriptions: the IR, the official classes and presets. */
 export * from "./ir.ts";
 export * from "./registry.ts";
+import "./kit.ts";

@@ -1,0 +1,64 @@
+/**
+ * Input preprocessing recorded in checkpoints/bundles by `deno task train` (bundle meta key
+ * `preprocess`) and applied to raw uint8 images by predict/eval: x = (pixel/255 − mean[c]) / std[c].
+ */
+import { InvalidArgumentError, InvalidInputError } from "./errors.ts";
+import { type F32, f32 } from "./tensor.ts";
+
+/** How raw uint8 NCHW pixels become the model's float input. */
+export interface PreprocessMeta {
+  /** Always "NCHW" (uint8 raw pixels, channel-major). */
+  layout: "NCHW";
+  /** Expected [C, H, W] of one image. */
+  input: [number, number, number];
+  /** Per-channel mean of pixel/255. */
+  mean: number[];
+  /** Per-channel std of pixel/255. */
+  std: number[];
+}
+
+/** Validate a `preprocess` record from bundle/checkpoint meta. */
+export function parsePreprocess(v: unknown): PreprocessMeta {
+  const p = v as PreprocessMeta;
+  const ok = p && typeof p === "object" && p.layout === "NCHW" && Array.isArray(p.input) &&
+    p.input.length === 3 &&
+    Array.isArray(p.mean) && Array.isArray(p.std) && p.mean.length === p.input[0] &&
+    p.std.length === p.input[0] &&
+    p.std.every((s) => typeof s === "number" && s > 0);
+  if (!ok) {
+    throw new InvalidArgumentError(
+      "bundle meta has no valid 'preprocess' record",
+      "uint8 input needs a bundle made from a `deno task train` checkpoint; otherwise pass preprocessed float32 input",
+    );
+  }
+  return p;
+}
+
+/**
+ * uint8 (N, C, H, W) raw pixels → float32 model input, using the bundle's own normalisation.
+ * `shape` must match `meta.input` (batch first).
+ */
+export function preprocess(
+  meta: PreprocessMeta | unknown,
+  pixels: Uint8Array,
+  shape: readonly number[],
+): F32 {
+  const p = parsePreprocess(meta);
+  const [C, H, W] = p.input;
+  if (shape.length !== 4 || shape[1] !== C || shape[2] !== H || shape[3] !== W) {
+    throw new InvalidInputError(`expected uint8 images (N, ${C}, ${H}, ${W}), got (${shape.join(", ")})`);
+  }
+  const N = shape[0], plane = H * W;
+  if (pixels.length !== N * C * plane) {
+    throw new InvalidInputError(`uint8 data has ${pixels.length} values, shape needs ${N * C * plane}`);
+  }
+  const out = f32([N, C, H, W]);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      const s = 1 / (255 * p.std[c]), b = -p.mean[c] / p.std[c];
+      const o = (n * C + c) * plane;
+      for (let i = 0; i < plane; i++) out.data[o + i] = pixels[o + i] * s + b;
+    }
+  }
+  return out;
+}
