@@ -11,6 +11,7 @@ import { bundleFromConversion } from "../src/model.ts";
 import { randomStateDict, rng } from "../src/random.ts";
 import { forward } from "../src/reference.ts";
 import { f32 } from "../src/tensor.ts";
+import { FASHION_MNIST_CLASSES } from "../src/data/fashion_mnist.ts";
 import { type AppOptions, createApp } from "../src/server/app.ts";
 import { centerCropResize, normalize, toPlanar } from "../src/server/image.ts";
 import {
@@ -75,18 +76,7 @@ export function testClassifier(name = "tiny-fmnist", seed = 2): ClassifierModel 
     globalperceptron_reduce: 4,
   });
   const sd = foldStateDict(desc, randomStateDict(desc, "train", seed));
-  const labels = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-  ];
+  const labels = FASHION_MNIST_CLASSES;
   return classifierModelFromForward((x, shape) => forward(desc, sd, f32(shape, x), "deploy").data, {
     name,
     inputSize: [1, 28, 28],

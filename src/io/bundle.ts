@@ -30,6 +30,7 @@ import {
 } from "../tensor.ts";
 import {
   assembleSafetensors,
+  DTYPE_TO_ST,
   entryTensor,
   isSafetensors,
   layoutStateDict,
@@ -227,19 +228,6 @@ function storeTensors(tensors: StateDict, dtype: BundleDType): StateDict {
   return out;
 }
 
-const ST_NAME: Record<DType, string> = {
-  float32: "F32",
-  float64: "F64",
-  float16: "F16",
-  bfloat16: "BF16",
-  int64: "I64",
-  int32: "I32",
-  int16: "I16",
-  int8: "I8",
-  uint8: "U8",
-  bool: "BOOL",
-};
-
 async function contentHash(
   metadata: Record<string, string>,
   entries: readonly SafetensorsEntry[],
@@ -247,7 +235,7 @@ async function contentHash(
 ): Promise<string> {
   const meta = Object.keys(metadata).filter((k) => k !== "sha256").sort().map((k) => [k, metadata[k]]);
   const ordered = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
-  const tensors = ordered.map((e) => [e.name, ST_NAME[e.dtype], e.shape, [e.begin, e.end]]);
+  const tensors = ordered.map((e) => [e.name, DTYPE_TO_ST[e.dtype], e.shape, [e.begin, e.end]]);
   const head = new TextEncoder().encode(JSON.stringify({ metadata: meta, tensors }) + "\n");
   const buf = new Uint8Array(head.length + data.length);
   buf.set(head);

@@ -27,7 +27,8 @@ const ST_TO_DTYPE: Record<SafetensorsDType, DType> = {
   BOOL: "bool",
 };
 
-const DTYPE_TO_ST: Record<DType, SafetensorsDType> = {
+/** Safetensors dtype name of each tensor dtype. */
+export const DTYPE_TO_ST: Record<DType, SafetensorsDType> = {
   float32: "F32",
   float64: "F64",
   float16: "F16",
