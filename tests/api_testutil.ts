@@ -28,18 +28,7 @@ import {
  * direction, and centring spreads them out as a trained model would.
  */
 export function testFaceModel(name = "tiny-face", seed = 1): FaceModel {
-  const desc = buildModel("RepMLPNet", {
-    in_channels: 3,
-    num_class: 32,
-    patch_size: 4,
-    num_blocks: [1, 1],
-    channels: [16, 32],
-    hs: [8, 4],
-    ws: [8, 4],
-    sharesets_nums: [2, 4],
-    reparam_conv_k: [3],
-    globalperceptron_reduce: 4,
-  });
+  const desc = tinyDescs().face;
   const sd = foldStateDict(desc, randomStateDict(desc, "train", seed));
   const pre = { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] };
   const dim = 32;
@@ -331,18 +320,7 @@ export async function writeTinyWeights(
     dtype,
     {
       preprocess: { input: [1, 28, 28], mean: [0.286], std: [0.353] },
-      labels: [
-        "T-shirt/top",
-        "Trouser",
-        "Pullover",
-        "Dress",
-        "Coat",
-        "Sandal",
-        "Shirt",
-        "Sneaker",
-        "Bag",
-        "Ankle boot",
-      ],
+      labels: FASHION_MNIST_CLASSES,
     },
   );
   await Deno.writeFile(`${dir}/tiny-face.bundle`, fb);

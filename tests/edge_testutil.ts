@@ -5,7 +5,6 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { buildModel } from "../src/arch/registry.ts";
 import { recordOf } from "../src/convert.ts";
 import { foldStateDict } from "../src/fold.ts";
 import { type BundleDType, writeBundle } from "../src/io/bundle.ts";
@@ -16,7 +15,7 @@ import type { FaceModel } from "../src/server/model.ts";
 import { MemoryStore } from "../src/server/store/memory.ts";
 import { DEFAULT_MANIFEST, modelsFromManifest, type ModelSpec, readManifest } from "../scripts/build.ts";
 import type { ModelAsset } from "../workers/shared.ts";
-import { identityImage, toJpeg } from "./api_testutil.ts";
+import { identityImage, tinyDescs, toJpeg } from "./api_testutil.ts";
 
 /** API key the edge servers are started with. */
 export const EDGE_KEY = "edge-test-key-0123456789";
@@ -24,18 +23,7 @@ const AUTH = { Authorization: `Bearer ${EDGE_KEY}` };
 
 /** A tiny RepMLPNet face-embedding bundle (3×32×32 → 32), random weights folded to deploy mode. */
 export function tinyFaceBundle(dtype: BundleDType = "fp32", seed = 1): Promise<Uint8Array> {
-  const desc = buildModel("RepMLPNet", {
-    in_channels: 3,
-    num_class: 32,
-    patch_size: 4,
-    num_blocks: [1, 1],
-    channels: [16, 32],
-    hs: [8, 4],
-    ws: [8, 4],
-    sharesets_nums: [2, 4],
-    reparam_conv_k: [3],
-    globalperceptron_reduce: 4,
-  });
+  const desc = tinyDescs().face;
   return writeBundle({
     model: recordOf(desc),
     tensors: foldStateDict(desc, randomStateDict(desc, "train", seed)),
