@@ -1,0 +1,52 @@
+/** Shared CLI plumbing: argument parsing and error reporting that says what to do. */
+import { parseArgs as nodeParseArgs } from "node:util";
+import { RepmlpError } from "../../runtime/src/errors.ts";
+
+/** Options spec for {@link parseCli}. */
+export type CliOptions = Record<
+  string,
+  { type: "string" | "boolean"; short?: string; default?: string | boolean }
+>;
+
+/** Parse `Deno.args`; unknown flags are an error with the usage text. */
+export function parseCli<T extends CliOptions>(usage: string, options: T, args = Deno.args) {
+  try {
+    const r = nodeParseArgs({
+      args,
+      options: { ...options, help: { type: "boolean", short: "h" } },
+      allowPositionals: true,
+    });
+    if ((r.values as { help?: boolean }).help) {
+      console.log(usage);
+      Deno.exit(0);
+    }
+    return r;
+  } catch (e) {
+    fail(`${(e as Error).message}\n\n${usage}`);
+  }
+}
+
+/** Print an error (with hint) to stderr and exit non-zero. */
+export function fail(message: string, hint?: string): never {
+  console.error(`error: ${message}`);
+  if (hint) console.error(`hint: ${hint}`);
+  Deno.exit(1);
+}
+
+/** Run a CLI main, turning typed errors into clean messages. */
+export async function main(fn: () => Promise<void> | void): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    if (e instanceof RepmlpError) fail(`[${e.code}] ${e.message}`, e.hint);
+    if (e instanceof Deno.errors.NotFound) fail((e as Error).message, "check the file path");
+    throw e;
+  }
+}
+
+/** Human-readable byte size. */
+export function fmtBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 ** 2).toFixed(2)} MiB`;
+}

@@ -1,0 +1,174 @@
+/**
+ * deno task eval <bundle|checkpoint.safetensors> [--dataset <spec>] [--backend …] [--json out.json]
+ *                [--write-threshold]
+ *
+ * Classifiers: top-1 on the test split. Face (embedding) models: verification over every pair of
+ * held-out identities (ROC, TAR at FAR = 1e-3 / 1e-2, best accuracy and its threshold);
+ * --write-threshold stores the threshold and the metrics in the bundle's meta.
+ */
+import cliProgress from "cli-progress";
+import { InvalidArgumentError } from "../../runtime/src/errors.ts";
+import { readFileBytes } from "../../runtime/src/io/files.ts";
+import { readSafetensors } from "../../runtime/src/io/safetensors.ts";
+import { descFromRecord, MODEL_METADATA_KEY, type ModelRecord } from "../../runtime/src/convert.ts";
+import { bundleFromConversion, loadBundle } from "../../runtime/src/deploy_model.ts";
+import { detectMode } from "../../runtime/src/params.ts";
+import { createSession } from "../../runtime/src/backends/mod.ts";
+import { f32 } from "../../runtime/src/tensor.ts";
+import { type BackendName, initBackend } from "../train/backend.ts";
+import { loadDataset } from "../train/data.ts";
+import { type Predict, predictSet, top1, verification } from "../train/evaluate.ts";
+import { TrainGraph } from "../train/graph.ts";
+import { predictBatch } from "../train/trainer.ts";
+import { main, parseCli } from "./_cli.ts";
+
+const USAGE = `usage: deno task eval <bundle | checkpoint.safetensors> [options]
+
+  --dataset SPEC     fashion-mnist[:DIR] | folder:PATH | synthetic-faces[:IDS] (default: from the model's meta)
+  --backend NAME     bundles: auto|wasm|webgpu|native|reference (default wasm, onnxruntime-web);
+                     checkpoints: tfjs auto|wasm|webgpu|cpu (default wasm)
+  --batch N          evaluation batch (default 256)
+  --json FILE        write the metrics as JSON
+  --write-threshold  face bundles: store the best-accuracy threshold and metrics in the bundle meta`;
+
+await main(async () => {
+  const { values, positionals } = parseCli(USAGE, {
+    dataset: { type: "string", short: "d" },
+    backend: { type: "string" },
+    batch: { type: "string", default: "256" },
+    json: { type: "string" },
+    "write-threshold": { type: "boolean", default: false },
+  });
+  const [path] = positionals;
+  if (!path || positionals.length > 1) {
+    throw new InvalidArgumentError("give exactly one bundle or checkpoint", USAGE);
+  }
+  const batch = Number(values.batch);
+  if (!Number.isInteger(batch) || batch < 1) {
+    throw new InvalidArgumentError("--batch must be a positive integer");
+  }
+  const bytes = await readFileBytes(path);
+
+  // Either a bundle (deploy weights) or a training checkpoint from `deno task train`.
+  let meta: Record<string, unknown>;
+  let predict: Predict;
+  let engine: string;
+  let dispose = async () => {};
+  let isBundle = true;
+  let bundle: Awaited<ReturnType<typeof loadBundle>> | null = null;
+  try {
+    bundle = await loadBundle(bytes);
+  } catch (e) {
+    // Not a bundle: fall back to a checkpoint (its own errors are the ones to report).
+    const st = (() => {
+      try {
+        return readSafetensors(bytes);
+      } catch {
+        throw e;
+      }
+    })();
+    if (!st.metadata[MODEL_METADATA_KEY]) throw e;
+    isBundle = false;
+    const desc = descFromRecord(JSON.parse(st.metadata[MODEL_METADATA_KEY]) as ModelRecord);
+    if (detectMode(desc, st.tensors) !== "train") {
+      throw new InvalidArgumentError(
+        "checkpoint is already deploy-mode; convert it to a bundle and evaluate that",
+      );
+    }
+    meta = JSON.parse(st.metadata.repmlp_edge_meta ?? "{}");
+    const be = await initBackend((values.backend ?? "wasm") as BackendName);
+    const g = new TrainGraph(desc, st.tensors);
+    predict = (x, shape) => predictBatch(g, x, shape);
+    engine = `tfjs-${be} (training graph, eval-mode BN)`;
+    dispose = () => Promise.resolve(g.dispose());
+  }
+  if (bundle) {
+    meta = bundle.meta;
+    const s = await createSession(bundle, { backend: (values.backend ?? "wasm") as "wasm" });
+    predict = async (x, shape) => (await s.run(f32(shape, x))).data;
+    engine = `${s.provider} (${bundle.dtype} bundle, ${s.precision} graph)`;
+    dispose = () => s.dispose();
+  }
+  meta = meta!;
+  const training = (meta.training ?? {}) as Record<string, unknown>;
+  const spec = values.dataset ?? (training.dataset as string | undefined);
+  if (!spec) throw new InvalidArgumentError("the model's meta names no dataset", "pass --dataset");
+  const embed = meta.task === "face-embedding";
+  const data = await loadDataset(spec, { testOnly: true, task: embed ? "embed" : "classify" });
+  const test = data.test!;
+  const pre = meta.preprocess as { mean: number[]; std: number[] } | undefined;
+  const norm = pre ?? data;
+  console.log(`eval     ${path} on ${spec} test split (${test.n} images) with ${engine!}`);
+
+  const bar = new cliProgress.SingleBar({
+    format: "         [{bar}] {value}/{total} images",
+    hideCursor: true,
+  });
+  const tty = Deno.stdout.isTerminal();
+  if (tty) bar.start(test.n, 0);
+  const t0 = performance.now();
+  const { out, dim } = await predictSet(test, predict!, norm, batch, (d) => tty && bar.update(d));
+  if (tty) bar.stop();
+  const secs = (performance.now() - t0) / 1000;
+  let result: Record<string, unknown>;
+  if (!embed) {
+    const acc = top1(out, dim, test.labels);
+    result = { task: "classification", dataset: spec, images: test.n, top1: acc };
+    console.log(
+      `top-1    ${(acc * 100).toFixed(2)} % (${test.n} images, ${(test.n / secs).toFixed(0)} img/s)`,
+    );
+  } else {
+    const v = verification(out, dim, test.labels);
+    result = {
+      task: "face-verification",
+      dataset: spec,
+      images: test.n,
+      identities: test.classes.length,
+      pairs: v.pairs,
+      auc: v.auc,
+      tar_at_far: v.tarAtFar,
+      threshold_at_far: v.thresholdAtFar,
+      best_accuracy: v.bestAccuracy,
+      threshold: v.threshold,
+      roc: v.roc,
+    };
+    console.log(
+      `pairs    ${v.pairs.positive} genuine / ${v.pairs.negative} impostor (${test.classes.length} held-out identities)`,
+    );
+    console.log(`AUC      ${v.auc.toFixed(4)}`);
+    console.log(
+      `TAR      ${(v.tarAtFar["0.001"] * 100).toFixed(2)} % @ FAR=1e-3, ${
+        (v.tarAtFar["0.01"] * 100).toFixed(2)
+      } % @ FAR=1e-2`,
+    );
+    console.log(
+      `best acc ${(v.bestAccuracy * 100).toFixed(2)} % at cosine threshold ${v.threshold.toFixed(4)}`,
+    );
+    if (values["write-threshold"]) {
+      if (!isBundle || !bundle) {
+        throw new InvalidArgumentError("--write-threshold needs a bundle (run convert first)");
+      }
+      const newMeta = {
+        ...bundle.meta,
+        threshold: v.threshold,
+        verification: {
+          dataset: spec,
+          auc: v.auc,
+          tar_at_far: v.tarAtFar,
+          threshold_at_far: v.thresholdAtFar,
+          best_accuracy: v.bestAccuracy,
+          evaluated_at: new Date().toISOString(),
+        },
+      };
+      const outBytes = await bundleFromConversion(
+        { desc: bundle.desc, deploy: bundle.tensors },
+        bundle.dtype,
+        newMeta,
+      );
+      await Deno.writeFile(path, outBytes);
+      console.log(`wrote    threshold ${v.threshold.toFixed(4)} into ${path}`);
+    }
+  }
+  if (values.json) await Deno.writeTextFile(values.json, JSON.stringify(result, null, 2) + "\n");
+  await dispose();
+});
