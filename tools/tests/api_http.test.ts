@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { createApp } from "../../runtime/src/server/app.ts";
-import { templateFor } from "../../runtime/src/server/align.ts";
+import { templateFor } from "../../runtime/src/face/align.ts";
 import { centerCropResize, decodeImage, normalize, toPlanar } from "../../runtime/src/server/image.ts";
 import { MemoryStore } from "../../runtime/src/server/store/memory.ts";
 import { KvStore } from "../../runtime/src/server/store/kv.ts";

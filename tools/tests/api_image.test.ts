@@ -7,7 +7,7 @@ import {
   invertAffine,
   type Point,
   templateFor,
-} from "../../runtime/src/server/align.ts";
+} from "../../runtime/src/face/align.ts";
 import { ApiError } from "../../runtime/src/server/errors.ts";
 import {
   centerCropResize,

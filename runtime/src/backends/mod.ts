@@ -323,6 +323,37 @@ export async function createSessionFromBundle(
   return createSession({ desc: m.desc, tensors: m.tensors, dtype: m.dtype, quant: opts.quant }, opts);
 }
 
+/** A ready ONNX graph (a shipped model such as the face detector) on one engine. */
+export interface GraphSession {
+  /** The backend that runs it. */
+  readonly backend: "wasm" | "webgpu" | "native";
+  /** Execution provider name. */
+  readonly provider: string;
+  /** Run on a float32 input; every output in graph order. */
+  runAll(data: Float32Array, dims: number[]): Promise<{ data: Float32Array; dims: number[] }[]>;
+  /** Free the ORT session. */
+  release(): Promise<void>;
+}
+
+/**
+ * Load ready ONNX bytes on a backend. `auto` and `reference` run on wasm: the graphs this serves are
+ * small, and a per-call WebGPU round trip would cost more than it saves.
+ */
+export async function createGraphSession(
+  bytes: Uint8Array,
+  opts: EngineOptions & { backend?: Backend } = {},
+): Promise<GraphSession> {
+  const b = opts.backend === "webgpu" || opts.backend === "native" ? opts.backend : "wasm";
+  const engine = await engineFor(b, { threads: opts.threads ?? defaultThreads(), ...opts });
+  const s = await engine.create(bytes);
+  return {
+    backend: b,
+    provider: engine.provider,
+    runAll: (d, dims) => s.runAll(d, dims),
+    release: () => s.release(),
+  };
+}
+
 /** Host description for logs: runtime and CPU count. */
 export function describeHost(): string {
   const h = hostInfo();

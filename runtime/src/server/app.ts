@@ -12,7 +12,7 @@ import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
 import { setMetric, timing } from "hono/timing";
 import { InvalidArgumentError } from "../errors.ts";
-import { alignFace, type Point } from "./align.ts";
+import { alignFace, type Point } from "../face/align.ts";
 import { renderDocsPage } from "./docs.ts";
 import { ApiError, toApiError } from "./errors.ts";
 import { centerCropResize, decodeImage, DEFAULT_MAX_PIXELS, normalize, toPlanar } from "./image.ts";

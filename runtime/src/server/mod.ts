@@ -35,7 +35,7 @@ export {
 export { API_ERRORS, ApiError, type ApiErrorCode } from "./errors.ts";
 export { type RateDecision, type RateLimiter, TokenBucketLimiter } from "./ratelimit.ts";
 export { cosine, type Match, SearchIndex } from "./search.ts";
-export { alignFace, FACE_TEMPLATE_112, fitSimilarity, type Point } from "./align.ts";
+export { alignFace, FACE_TEMPLATE_112, fitSimilarity, type Point } from "../face/align.ts";
 export {
   centerCropResize,
   decodeImage,

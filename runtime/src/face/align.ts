@@ -3,11 +3,11 @@
  * from the client's landmarks to the canonical ArcFace template, then an antialiased warp into the
  * model's crop.
  */
-import { ApiError } from "./errors.ts";
-import { type Planar, resize, warpAffine } from "./image.ts";
+import { ApiError } from "../server/errors.ts";
+import { type Planar, resize, warpAffine } from "../server/image.ts";
+import type { Point } from "./landmarks.ts";
 
-/** A point in image pixels (x right, y down) of the upright image. */
-export type Point = [number, number];
+export type { Point } from "./landmarks.ts";
 
 /**
  * Canonical 5-point template for a 112×112 crop (InsightFace/ArcFace): eye on the image's left,

@@ -1,0 +1,297 @@
+/**
+ * Face detection on an upright RGB image with MediaPipe BlazeFace (back, 256×256) on the kit's ORT
+ * backends. One square model input sees the whole image; for small faces the image is also cut into
+ * overlapping windows (a pyramid: each level halves the window), so that the smallest face asked for
+ * still spans enough model pixels. Detections of every window are merged with weighted NMS.
+ */
+import { createGraphSession, type GraphSession } from "../backends/mod.ts";
+import type { Backend } from "../backends/mod.ts";
+import type { EngineOptions } from "../backends/engine.ts";
+import { InvalidArgumentError } from "../errors.ts";
+import {
+  BLAZEFACE_BACK,
+  type BlazeFaceConfig,
+  decodeDetections,
+  type RawDetection,
+  ssdAnchors,
+  weightedNms,
+} from "./blazeface.ts";
+import { fiveLandmarks, type Point } from "./landmarks.ts";
+
+/** 8-bit RGB, interleaved, upright (what the image decoder returns). */
+export interface RgbLike {
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+/** A face found in the image, in upright-image pixels. */
+export interface Face {
+  box: { x: number; y: number; width: number; height: number };
+  /** Alignment points: eye (image left), eye (image right), nose tip, mouth corner left, right. */
+  landmarks: Point[];
+  /** The detector's six keypoints (right eye, left eye, nose tip, mouth centre, right ear, left ear). */
+  keypoints: Point[];
+  score: number;
+}
+
+/** Options of {@link FaceDetector.detect}. */
+export interface DetectOptions {
+  /** Smallest face side (pixels of the image given) the pyramid must reach. Default 40. */
+  minFace?: number;
+  /** Upper bound on model runs per image (the pyramid stops early, raising the smallest face). Default 40. */
+  maxWindows?: number;
+  /** Score threshold. Default 0.5 (MediaPipe's). */
+  minScore?: number;
+  /** At most this many faces, largest first. Default 100. */
+  maxFaces?: number;
+}
+
+/** What {@link FaceDetector.detect} returns. */
+export interface DetectResult {
+  /** Faces, largest box first. */
+  faces: Face[];
+  /** Model runs made. */
+  windows: number;
+  /** The smallest face side (px) the windows used can find; above `minFace` when `maxWindows` capped it. */
+  minFace: number;
+}
+
+/** A square model window over the image, in image pixels (may extend past the border: padded black). */
+export interface Window {
+  x: number;
+  y: number;
+  size: number;
+  /** Pyramid level (0 = whole image). */
+  level: number;
+}
+
+/**
+ * Smallest face, as a fraction of the window side, the model finds reliably. Measured on the
+ * face-api demo photos shrunk step by step (docs/api.md, "Face detection"): all faces of 14 model
+ * pixels (of 256) and more were found, 10 of 11 at 12 px, 5 of 7 at 10 px.
+ */
+export const MIN_FACE_FRACTION = 0.06;
+/**
+ * A face filling the frame is missed at level 0 (16 of 22 found when its box is 90 % of the image
+ * side; all at 70 %), so one more window shows the whole image shrunk into the middle of the input.
+ */
+export const ZOOM_OUT = 1.6;
+const OVERLAP = 0.25;
+const NMS_IOU = 0.3;
+
+/**
+ * The windows for an image: level 0 is one square over the whole image, level -1 the image shrunk
+ * to the middle of the input (for frame-filling faces); each next level halves the
+ * side and tiles the image with `OVERLAP` so a face smaller than the overlap lies wholly inside one
+ * window. Levels are added until `MIN_FACE_FRACTION · side ≤ minFace` or the next level would pass
+ * `maxWindows`.
+ */
+export function planWindows(width: number, height: number, minFace = 40, maxWindows = 40): Window[] {
+  const long = Math.max(width, height);
+  const z = long * ZOOM_OUT;
+  const out: Window[] = [
+    { x: (width - long) / 2, y: (height - long) / 2, size: long, level: 0 },
+    { x: (width - z) / 2, y: (height - z) / 2, size: z, level: -1 },
+  ];
+  for (let level = 1, side = long / 2; MIN_FACE_FRACTION * side * 2 > minFace; level++, side /= 2) {
+    const step = side * (1 - OVERLAP);
+    const nx = Math.max(1, Math.ceil((width - side) / step) + 1),
+      ny = Math.max(1, Math.ceil((height - side) / step) + 1);
+    if (out.length + nx * ny > maxWindows) break;
+    // Spread the windows evenly so the last one ends at the border.
+    const sx = nx > 1 ? (width - side) / (nx - 1) : 0, sy = ny > 1 ? (height - side) / (ny - 1) : 0;
+    for (let j = 0; j < ny; j++) {
+      for (let i = 0; i < nx; i++) {
+        out.push({
+          x: nx > 1 ? i * sx : (width - side) / 2,
+          y: ny > 1 ? j * sy : (height - side) / 2,
+          size: side,
+          level,
+        });
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Triangle-filter taps of one axis (antialiased when shrinking), normalised over the whole filter
+ * support: taps outside the image are dropped, so what lies outside counts as black.
+ */
+function taps(inLen: number, start: number, len: number, outLen: number) {
+  const scale = len / outLen, support = Math.max(scale, 1);
+  const first = new Int32Array(outLen), count = new Int32Array(outLen);
+  const max = Math.ceil(support) * 2 + 2;
+  const w = new Float32Array(outLen * max);
+  for (let i = 0; i < outLen; i++) {
+    const c = start + (i + 0.5) * scale;
+    let total = 0;
+    for (let j = Math.floor(c - support); j < Math.ceil(c + support); j++) {
+      total += Math.max(0, 1 - Math.abs((j + 0.5 - c) / support));
+    }
+    const lo = Math.max(0, Math.floor(c - support)), hi = Math.min(inLen, Math.ceil(c + support));
+    let k = 0;
+    first[i] = Math.min(lo, Math.max(0, inLen - 1));
+    for (let j = lo; j < hi && k < max; j++, k++) {
+      w[i * max + k] = Math.max(0, 1 - Math.abs((j + 0.5 - c) / support)) / total;
+    }
+    count[i] = k;
+  }
+  return { first, count, w, max };
+}
+
+/**
+ * Resample the window of an interleaved RGB image into the model input: `n × n` NHWC float32 in
+ * [-1, 1]; outside the image is black (-1), as MediaPipe's letterbox. Only the window's pixels are read.
+ */
+export function windowInput(
+  img: RgbLike,
+  win: Window,
+  n: number,
+  out: Float32Array = new Float32Array(n * n * 3),
+): Float32Array {
+  const { width: W, data } = img;
+  const tx = taps(W, win.x, win.size, n), ty = taps(img.height, win.y, win.size, n);
+  // Separable: horizontal pass over the source rows the vertical taps read, then the vertical pass.
+  let y0 = Infinity, y1 = 0;
+  for (let y = 0; y < n; y++) {
+    if (ty.count[y]) y0 = Math.min(y0, ty.first[y]), y1 = Math.max(y1, ty.first[y] + ty.count[y]);
+  }
+  out.fill(-1);
+  if (!(y1 > y0)) return out;
+  const rows = y1 - y0, tmp = new Float32Array(rows * n * 3);
+  for (let r = 0; r < rows; r++) {
+    const base = (y0 + r) * W * 3, to = r * n * 3;
+    for (let x = 0; x < n; x++) {
+      let cr = 0, cg = 0, cb = 0;
+      const f = tx.first[x], o = x * tx.max;
+      for (let q = 0; q < tx.count[x]; q++) {
+        const wx = tx.w[o + q], p = base + (f + q) * 3;
+        cr += wx * data[p], cg += wx * data[p + 1], cb += wx * data[p + 2];
+      }
+      tmp[to + 3 * x] = cr, tmp[to + 3 * x + 1] = cg, tmp[to + 3 * x + 2] = cb;
+    }
+  }
+  const k = 1 / 127.5;
+  for (let y = 0; y < n; y++) {
+    const o = y * n * 3;
+    if (!ty.count[y]) continue;
+    for (let i = 0; i < n * 3; i++) out[o + i] = 0;
+    for (let t = 0; t < ty.count[y]; t++) {
+      const wy = ty.w[y * ty.max + t] * k, src = (ty.first[y] + t - y0) * n * 3;
+      for (let i = 0; i < n * 3; i++) out[o + i] += wy * tmp[src + i];
+    }
+    for (let i = 0; i < n * 3; i++) out[o + i] -= 1;
+  }
+  return out;
+}
+
+/**
+ * Tiles (level ≥ 1) keep only faces of the size they are there for: a larger one is seen whole by
+ * the coarser level, and here is either cut by the tile edge or a texture the zoom made face-like.
+ */
+const TILE_MAX_FACE = 4 * MIN_FACE_FRACTION;
+
+/** True when a tile's detection is cut by an edge inside the image or too large for its level. */
+function rejectInTile(d: RawDetection, win: Window, W: number, H: number): boolean {
+  if (win.level <= 0) return false;
+  const m = 0.01;
+  return d.w > TILE_MAX_FACE || d.h > TILE_MAX_FACE || (d.cx - d.w / 2 < m && win.x > 0.5) ||
+    (d.cy - d.h / 2 < m && win.y > 0.5) ||
+    (d.cx + d.w / 2 > 1 - m && win.x + win.size < W - 0.5) ||
+    (d.cy + d.h / 2 > 1 - m && win.y + win.size < H - 0.5);
+}
+
+function toImage(d: RawDetection, win: Window): RawDetection {
+  const s = win.size;
+  return {
+    cx: win.x + d.cx * s,
+    cy: win.y + d.cy * s,
+    w: d.w * s,
+    h: d.h * s,
+    kp: d.kp.map((v, i) => (i % 2 ? win.y : win.x) + v * s),
+    score: d.score,
+  };
+}
+
+/** Options of {@link FaceDetector.create}. */
+export interface DetectorOptions extends EngineOptions {
+  /** Backend for the detector graph (`auto`/`reference` → wasm). */
+  backend?: Backend;
+  /** Anchor/decoder configuration matching the ONNX bytes. Default {@link BLAZEFACE_BACK}. */
+  config?: BlazeFaceConfig;
+}
+
+/** A loaded BlazeFace detector. */
+export class FaceDetector {
+  readonly config: BlazeFaceConfig;
+  readonly backend: string;
+  #session: GraphSession;
+  #anchors: Float32Array;
+
+  private constructor(session: GraphSession, config: BlazeFaceConfig) {
+    this.#session = session;
+    this.config = config;
+    this.backend = session.backend;
+    this.#anchors = ssdAnchors(config);
+  }
+
+  /** Load the ONNX bytes of a BlazeFace model (NHWC input in [-1, 1]; heads: logits ×2, regressors ×2). */
+  static async create(onnx: Uint8Array, opts: DetectorOptions = {}): Promise<FaceDetector> {
+    const session = await createGraphSession(onnx, opts);
+    return new FaceDetector(session, opts.config ?? BLAZEFACE_BACK);
+  }
+
+  /** Raw detections of one window (normalised to the window), before the image-level NMS. */
+  async runWindow(img: RgbLike, win: Window, minScore: number, buf?: Float32Array): Promise<RawDetection[]> {
+    const n = this.config.inputSize;
+    const x = windowInput(img, win, n, buf);
+    const outs = await this.#session.runAll(x, [1, n, n, 3]);
+    // Heads come as [logits 16×16 map, logits 8×8 map, regressors 16×16, regressors 8×8]: the anchor order.
+    const [l0, l1, r0, r1] = outs;
+    const logits = new Float32Array(l0.data.length + l1.data.length);
+    logits.set(l0.data), logits.set(l1.data, l0.data.length);
+    const regress = new Float32Array(r0.data.length + r1.data.length);
+    regress.set(r0.data), regress.set(r1.data, r0.data.length);
+    return decodeDetections(this.config, this.#anchors, logits, regress, minScore);
+  }
+
+  /** Find the faces in an upright RGB image. */
+  async detect(img: RgbLike, opts: DetectOptions = {}): Promise<DetectResult> {
+    const minFace = opts.minFace ?? 40, maxWindows = opts.maxWindows ?? 40;
+    const minScore = opts.minScore ?? 0.5, maxFaces = opts.maxFaces ?? 100;
+    if (!(minFace > 0) || !(maxWindows >= 1) || !(minScore > 0 && minScore < 1) || !(maxFaces >= 1)) {
+      throw new InvalidArgumentError(
+        "detect options: minFace > 0, maxWindows ≥ 1, 0 < minScore < 1, maxFaces ≥ 1",
+      );
+    }
+    const { width: W, height: H } = img;
+    const wins = planWindows(W, H, minFace, maxWindows);
+    const n = this.config.inputSize, buf = new Float32Array(n * n * 3);
+    const all: RawDetection[] = [];
+    for (const win of wins) {
+      for (const d of await this.runWindow(img, win, minScore, buf)) {
+        if (!rejectInTile(d, win, W, H)) all.push(toImage(d, win));
+      }
+    }
+    const merged = weightedNms(all, NMS_IOU, maxFaces);
+    const faces = merged.map((d): Face => {
+      const keypoints: Point[] = [];
+      for (let k = 0; k < d.kp.length; k += 2) keypoints.push([d.kp[k], d.kp[k + 1]]);
+      return {
+        box: { x: d.cx - d.w / 2, y: d.cy - d.h / 2, width: d.w, height: d.h },
+        landmarks: fiveLandmarks(keypoints),
+        keypoints,
+        score: d.score,
+      };
+    }).sort((a, b) => b.box.width * b.box.height - a.box.width * a.box.height);
+    const smallest = Math.min(...wins.map((w) => w.size));
+    return { faces, windows: wins.length, minFace: Math.max(minFace, MIN_FACE_FRACTION * smallest) };
+  }
+
+  /** Free the ORT session. */
+  async dispose(): Promise<void> {
+    await this.#session.release();
+  }
+}
