@@ -45,6 +45,11 @@ export interface DetectOptions {
   minScore?: number;
   /** At most this many faces, largest first. Default 100. */
   maxFaces?: number;
+  /**
+   * Deepest pyramid level (0: only the whole-image windows, enough for faces ≥ 6 % of the long
+   * side). Default: as deep as `minFace` needs.
+   */
+  maxLevel?: number;
 }
 
 /** What {@link FaceDetector.detect} returns. */
@@ -267,7 +272,7 @@ export class FaceDetector {
       );
     }
     const { width: W, height: H } = img;
-    const wins = planWindows(W, H, minFace, maxWindows);
+    const wins = planWindows(W, H, minFace, maxWindows).filter((w) => w.level <= (opts.maxLevel ?? Infinity));
     const n = this.config.inputSize, buf = new Float32Array(n * n * 3);
     const all: RawDetection[] = [];
     for (const win of wins) {
@@ -294,4 +299,65 @@ export class FaceDetector {
   async dispose(): Promise<void> {
     await this.#session.release();
   }
+}
+
+/** What detection needs from an opened image (runtime/src/image's `ImageSource` fits). */
+export interface ScaledSource {
+  /** Upright full-resolution size. */
+  width: number;
+  height: number;
+  /** The whole image decoded at a DCT scale (1, 1/2, 1/4, 1/8). */
+  decode(opts: { scale: 1 | 0.5 | 0.25 | 0.125 }): Promise<{ scale: number; pixels: RgbLike }>;
+}
+
+/** Options of {@link findFaces}. */
+export interface FindOptions extends Omit<DetectOptions, "maxLevel"> {
+  /** All faces down to `minFace` (detect, enrol of a group). Default false: the largest face only matters. */
+  all?: boolean;
+}
+
+const SCALES = [0.125, 0.25, 0.5, 1] as const;
+/** The whole-image windows see 256 px: decoding much more than 2× that only costs time. */
+const WHOLE_IMAGE_PX = 512;
+/** A face of `minFace` px must keep this many decoded px (≥ the model's 15 px at 1:1 in the finest windows). */
+const MIN_FACE_DECODED_PX = 16;
+
+const pickScale = (need: (s: number) => boolean) => SCALES.find(need) ?? 1;
+
+/**
+ * Detect on the smallest DCT-scaled decode that still resolves the faces asked for, and return them
+ * in full-resolution pixels. Without `all`, the whole-image windows run first on a ~512 px decode and
+ * answer when they find a face (a selfie or a portrait costs two model runs); otherwise, or when they
+ * find none, the pyramid runs down to `minFace` on a decode where such a face keeps ≥ 16 px.
+ */
+export async function findFaces(
+  det: FaceDetector,
+  src: ScaledSource,
+  opts: FindOptions = {},
+): Promise<DetectResult> {
+  const long = Math.max(src.width, src.height), minFace = opts.minFace ?? 40;
+  const run = async (scale: number, o: DetectOptions): Promise<DetectResult> => {
+    const d = await src.decode({ scale: scale as 1 | 0.5 | 0.25 | 0.125 });
+    const k = 1 / d.scale;
+    const r = await det.detect(d.pixels, { ...opts, ...o, minFace: o.minFace! * d.scale });
+    return {
+      windows: r.windows,
+      minFace: r.minFace * k,
+      faces: r.faces.map((f) => ({
+        ...f,
+        box: { x: f.box.x * k, y: f.box.y * k, width: f.box.width * k, height: f.box.height * k },
+        landmarks: f.landmarks.map(([x, y]) => [x * k, y * k] as Point),
+        keypoints: f.keypoints.map(([x, y]) => [x * k, y * k] as Point),
+      })),
+    };
+  };
+  let spent = 0;
+  if (!opts.all) {
+    const quick = await run(pickScale((s) => long * s >= WHOLE_IMAGE_PX), { minFace, maxLevel: 0 });
+    if (quick.faces.length) return quick;
+    spent = quick.windows;
+  }
+  const s = pickScale((s) => minFace * s >= MIN_FACE_DECODED_PX && long * s >= WHOLE_IMAGE_PX);
+  const full = await run(s, { minFace });
+  return { ...full, windows: full.windows + spent };
 }
