@@ -91,19 +91,23 @@ const TRANSFORMS: [string, number, number, number, number][] = [
   ["rotate +8°", 1, 8, 0, 0],
   ["rotate -12°", 1, -12, 0, 0],
 ];
+const REFINE = Deno.args.includes("--refine");
 const rows = new Map<string, { aligned: number[]; box: number[] }>();
 const others: number[] = [];
 const all: Float32Array[] = [];
 for (const name of SAMPLE_PHOTOS) {
   const img = decodeImage(await readSamplePhoto(name));
   const p = toPlanar(img, 3);
-  const base = (await det.detect(img, { minFace: 100 })).faces;
+  let base = (await det.detect(img, { minFace: 100 })).faces;
+  if (REFINE) base = await Promise.all(base.map((f) => det.refine(img, f)));
   const d0 = await Promise.all(base.map((f) => describe(alignFace(p, f.landmarks, CROP, CROP))));
   const b0 = await Promise.all(base.map((f) => describe(boxCrop(p, f))));
   all.push(...d0);
   for (const [label, s, deg, dx, dy] of TRANSFORMS) {
     const t = transform(p, s, deg, dx, dy);
-    const faces = (await det.detect(toRgb(t.img), { minFace: 100 * s })).faces;
+    const timg = toRgb(t.img);
+    let faces = (await det.detect(timg, { minFace: 100 * s })).faces;
+    if (REFINE) faces = await Promise.all(faces.map((f) => det.refine(timg, f)));
     const row = rows.get(label) ?? { aligned: [], box: [] };
     for (let i = 0; i < base.length; i++) {
       // The same face: the transformed detection nearest to where the original's nose tip moved.
