@@ -4,7 +4,7 @@
  * overlapping windows (a pyramid: each level halves the window), so that the smallest face asked for
  * still spans enough model pixels. Detections of every window are merged with weighted NMS.
  */
-import { createGraphSession, type GraphSession } from "../backends/mod.ts";
+import { createGraphSession } from "../backends/mod.ts";
 import type { Backend } from "../backends/mod.ts";
 import type { EngineOptions } from "../backends/engine.ts";
 import { InvalidArgumentError } from "../errors.ts";
@@ -234,6 +234,14 @@ function toFace(d: RawDetection): Face {
 /** Window side / face side of the refinement pass (the face ≈ 85 of 256 model px). */
 const REFINE_CONTEXT = 3;
 
+/** The part of an ORT session the detector uses (a backends `GraphSession` or an engine's session). */
+export interface DetectorSession {
+  /** Backend name, for logs and /healthz. */
+  readonly backend?: string;
+  runAll(data: Float32Array, dims: number[]): Promise<{ data: Float32Array; dims: number[] }[]>;
+  release(): Promise<void>;
+}
+
 /** Options of {@link FaceDetector.create}. */
 export interface DetectorOptions extends EngineOptions {
   /** Backend for the detector graph (`auto`/`reference` → wasm). */
@@ -246,13 +254,13 @@ export interface DetectorOptions extends EngineOptions {
 export class FaceDetector {
   readonly config: BlazeFaceConfig;
   readonly backend: string;
-  #session: GraphSession;
+  #session: DetectorSession;
   #anchors: Float32Array;
 
-  private constructor(session: GraphSession, config: BlazeFaceConfig) {
+  private constructor(session: DetectorSession, config: BlazeFaceConfig) {
     this.#session = session;
     this.config = config;
-    this.backend = session.backend;
+    this.backend = session.backend ?? "wasm";
     this.#anchors = ssdAnchors(config);
   }
 
@@ -260,6 +268,14 @@ export class FaceDetector {
   static async create(onnx: Uint8Array, opts: DetectorOptions = {}): Promise<FaceDetector> {
     const session = await createGraphSession(onnx, opts);
     return new FaceDetector(session, opts.config ?? BLAZEFACE_BACK);
+  }
+
+  /**
+   * Wrap a session an adapter already made (e.g. the edge entry points' shared ORT engine:
+   * `engine.create(onnxBytes)`), so the detector runs where the face models run.
+   */
+  static fromSession(session: DetectorSession, config: BlazeFaceConfig = BLAZEFACE_BACK): FaceDetector {
+    return new FaceDetector(session, config);
   }
 
   /** Raw detections of one window (normalised to the window), before the image-level NMS. */
