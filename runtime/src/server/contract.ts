@@ -261,7 +261,7 @@ export const routes = {
     request: {
       headers: z.object({
         "idempotency-key": z.string().min(1).max(255).optional().openapi({
-          param: { name: "Idempotency-Key", in: "header" },
+          param: { name: "idempotency-key", in: "header" },
           description: "Client-chosen unique key of this enrolment (e.g. a UUID); see above",
           example: "5f0c6c1e-2f4b-4c1a-9d59-0a9a3c1b7e21",
         }),
