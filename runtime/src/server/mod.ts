@@ -52,5 +52,7 @@ export type {
   FacePage,
   FaceRecord,
   GalleryStore,
+  IdempotencyRecord,
+  NewCollection,
   NewFace,
 } from "./store/types.ts";
