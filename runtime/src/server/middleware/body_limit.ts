@@ -12,9 +12,21 @@ export function bodyLimit(maxBytes: number): MiddlewareHandler {
     },
   });
   return (c, next) => {
-    const len = c.req.header("content-length");
-    if (len !== undefined && !/^\d+$/.test(len.trim())) {
+    const req = c.req.raw;
+    const len = req.headers.get("content-length");
+    if (len !== null && !/^\s*\d+\s*$/.test(len)) {
       throw new ApiError("invalid_request", `malformed Content-Length '${len.slice(0, 40)}'`);
+    }
+    if (req.body && (len === null || req.headers.has("transfer-encoding"))) {
+      // hono/body-limit rebuilds a streamed request with `new Request(raw, …)`, which copies the
+      // signal of Deno.serve's request and makes Deno warn about legacy abort behaviour. Hand it a
+      // request on the same (unread) stream without that signal.
+      c.req.raw = new Request(req.url, {
+        method: req.method,
+        headers: req.headers,
+        body: req.body,
+        duplex: "half",
+      } as RequestInit);
     }
     return limit(c, next);
   };
