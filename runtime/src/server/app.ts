@@ -17,7 +17,7 @@ import { bodyLimit } from "./middleware/body_limit.ts";
 import { crossOrigin } from "./middleware/cors.ts";
 import { allowedMethods, notFound, onError } from "./middleware/errors.ts";
 import { rateLimit } from "./middleware/rate_limit.ts";
-import { TokenBucketLimiter } from "./ratelimit.ts";
+import { TokenBucketLimiter } from "./token_bucket.ts";
 import { classifyRoutes } from "./routes/classify.ts";
 import { collectionRoutes } from "./routes/collections.ts";
 import { docsRoutes } from "./routes/docs.ts";

@@ -2,7 +2,7 @@
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../context.ts";
 import { ApiError } from "../errors.ts";
-import type { RateLimiter } from "../ratelimit.ts";
+import type { RateLimiter } from "../token_bucket.ts";
 
 /** Spend one token of the caller's bucket or answer `rate_limited` with `Retry-After`. */
 export function rateLimit(limiter: RateLimiter, now: () => number): MiddlewareHandler<AppEnv> {

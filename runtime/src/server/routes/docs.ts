@@ -4,7 +4,7 @@
  */
 import type { App, AppOptions, HonoApp, ServerDeps } from "../context.ts";
 import { FORM_SCHEMAS, routes } from "../contract.ts";
-import { renderDocsPage } from "../docs.ts";
+import { renderDocsPage } from "../docs_page.ts";
 import type { ServedModel } from "../served_model.ts";
 
 const modelInfo = (m: ServedModel) => ({
