@@ -9,6 +9,7 @@
  *   MODEL           face bundle path (default: the manifest's default face bundle)
  *   CLASSIFIER      classifier bundle path, or "none" (default: the manifest's default classifier)
  *   WEIGHTS         manifest path (default weights/manifest.json)
+ *   DETECTOR        face detector ONNX path, or "none" (default: the manifest's default detector)
  *   BACKEND         auto | webgpu | wasm | native | reference (default auto)
  *   RATE_LIMIT_RPM  requests per minute per key (default 600; 0 disables)
  *   CORS_ORIGINS    comma-separated origins or * (default: none)
@@ -20,8 +21,10 @@ import {
   type ManifestEntry,
   parseManifest,
   pickDefault,
+  pickDetector,
   servedModelFromBundle,
 } from "../../runtime/src/server/bundles.ts";
+import { FaceDetector } from "../../runtime/src/face/detect.ts";
 import type { LoadedServedModel } from "../../runtime/src/server/bundles.ts";
 import type { ClassifierModel, FaceModel } from "../../runtime/src/server/served_model.ts";
 import { playgroundHandler } from "../../runtime/src/server/playground.ts";
@@ -145,12 +148,27 @@ async function main() {
     }
   }
 
+  const detPath = env("DETECTOR");
+  const detEntry = manifest && pickDetector(manifest);
+  const detFile = detPath === "none"
+    ? null
+    : detPath
+    ? resolve(detPath)
+    : detEntry
+    ? rel(detEntry.file)
+    : null;
+  if (!detFile) console.error("serve: no face detector; images without landmarks are centre-cropped");
+  const detector = detFile
+    ? await FaceDetector.create(await Deno.readFile(detFile), { backend, threads: 1 })
+    : undefined;
+
   const store = await KvStore.open(join(dataDir, "gallery.kv"));
   const rpm = intEnv("RATE_LIMIT_RPM", 600);
   const cors = env("CORS_ORIGINS");
   const app = createApp({
     faceModels: loaded.filter((m) => m.task === "face").map((m) => m.model as FaceModel),
     classifiers: loaded.filter((m) => m.task === "classifier").map((m) => m.model as ClassifierModel),
+    faceDetector: detector,
     store,
     apiKeys: await apiKeys(dataDir),
     rateLimit: rpm === 0 ? false : { requestsPerMinute: rpm, burst: Math.max(10, Math.ceil(rpm / 6)) },
@@ -173,6 +191,7 @@ async function main() {
   await server.finished;
   store.close();
   for (const m of loaded) await m.session.dispose();
+  await detector?.dispose();
   console.error("serve: stopped");
 }
 

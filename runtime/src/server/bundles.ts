@@ -34,7 +34,24 @@ const Entry = z.object({
   metrics: z.record(z.string(), z.unknown()).optional(),
 }).passthrough() satisfies z.ZodType<ManifestEntry>; // the schema's output must stay a ManifestEntry
 
-const Manifest = z.object({ bundles: z.array(Entry) }).passthrough();
+const Detector = z.object({
+  name: z.string().min(1),
+  task: z.literal("face-detect"),
+  format: z.literal("onnx"),
+  file: z.string().min(1),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  default: z.boolean().optional(),
+}).passthrough();
+
+const Manifest = z.object({ bundles: z.array(Entry), detectors: z.array(Detector).optional() }).passthrough();
+
+/** A face detector listed in `weights/manifest.json` → `detectors` (ONNX, see runtime/src/face/). */
+export type DetectorEntry = z.infer<typeof Detector>;
+
+/** The manifest's default face detector: the one marked `default`, else the first; undefined if none. */
+export function pickDetector(m: WeightsManifest): DetectorEntry | undefined {
+  return m.detectors?.find((d) => d.default) ?? m.detectors?.[0];
+}
 
 /** One bundle listed in `weights/manifest.json`. */
 export interface ManifestEntry {

@@ -1,14 +1,16 @@
 /**
  * From an HTTP request to model input: image fields and other fields (multipart or a raw image body
  * plus query), JSON fields (landmarks, metadata), and decode → align/crop → normalise → embed.
- * Routes call these; a face detector slots in at {@link embedImages} (images without landmarks).
+ * Routes call these; images without landmarks go through the face detector (face_input.ts).
  */
 import type { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { setMetric } from "hono/timing";
 import { alignFace, type Point } from "../face/align.ts";
 import { ApiError } from "./errors.ts";
-import { centerCropResize, decodeImage, normalize, toPlanar } from "./image.ts";
+import { centerCropResize, decodeImage, normalize, type RgbImage, toPlanar } from "./image.ts";
+import type { ServerDeps } from "./context.ts";
+import { type FaceChoice, locateFaces, type UsedFace } from "./face_input.ts";
 import type { FaceModel, ServedModel } from "./served_model.ts";
 
 /** Metadata cap (collection and face), in UTF-8 bytes of its JSON. */
@@ -129,32 +131,63 @@ export function prepare(
   maxPixels: number,
   landmarks?: Point[],
 ): Float32Array {
+  return prepareDecoded(decodeImage(bytes, maxPixels), m, landmarks);
+}
+
+/** Align (landmarks) or centre-crop a decoded image, normalise; C·H·W floats. */
+export function prepareDecoded(img: RgbImage, m: ServedModel, landmarks?: Point[]): Float32Array {
   const [ch, h, w] = m.inputSize;
-  const planar = toPlanar(decodeImage(bytes, maxPixels), ch as 1 | 3);
+  const planar = toPlanar(img, ch as 1 | 3);
   const crop = landmarks ? alignFace(planar, landmarks, w, h) : centerCropResize(planar, w, h);
   return normalize(crop, m.preprocess?.mean, m.preprocess?.std);
 }
 
-/** One face image of a request: its bytes and, if the client sent them, its landmarks. */
+/** One image of a request and how it chooses its face(s). */
 export interface FaceInput {
   bytes: Uint8Array;
-  landmarks?: Point[];
+  /** Client landmarks, or which detected face(s) to use. */
+  choice?: FaceChoice;
 }
 
-/** Prepare and embed images (one batch); records decode/infer in Server-Timing. */
-export async function embedImages(
+/** An embedding and the detected face it came from (null: client landmarks, or no detector configured). */
+export interface EmbeddedFace {
+  embedding: Float32Array;
+  face: UsedFace | null;
+}
+
+/**
+ * Embed the face(s) of each image in one batch: the client's landmarks, else the detector's face(s)
+ * (largest by default, an index, or the N largest), else — no detector configured — the centre crop.
+ * Records decode/detect/infer in Server-Timing. One array of faces per input image.
+ */
+export async function embedFaces(
   c: Context,
   m: FaceModel,
-  imgs: FaceInput[],
-  maxPixels: number,
-): Promise<Float32Array[]> {
+  inputs: FaceInput[],
+  d: Pick<ServerDeps, "maxPixels" | "detector">,
+): Promise<EmbeddedFace[][]> {
   const t0 = performance.now();
+  const detector = d.detector ? await d.detector() : undefined;
+  const prepared: { x: Float32Array; face: UsedFace | null }[][] = [];
+  for (const im of inputs) {
+    const choice = im.choice ?? {};
+    if (choice.landmarks || !detector) {
+      prepared.push([{ x: prepare(im.bytes, m, d.maxPixels, choice.landmarks), face: null }]);
+      continue;
+    }
+    const { image, faces } = await locateFaces(im.bytes, choice, detector, d.maxPixels);
+    prepared.push(faces.map((f) => ({ x: prepareDecoded(image, m, f.landmarks), face: f.face })));
+  }
+  const all = prepared.flat();
   const [ch, h, w] = m.inputSize, sz = ch * h * w;
-  const batch = new Float32Array(imgs.length * sz);
-  imgs.forEach((im, i) => batch.set(prepare(im.bytes, m, maxPixels, im.landmarks), i * sz));
+  const batch = new Float32Array(all.length * sz);
+  all.forEach((p, i) => batch.set(p.x, i * sz));
   const t1 = performance.now();
-  setMetric(c, "decode", t1 - t0, "decode+align");
-  const out = await m.embed(batch, imgs.length);
+  setMetric(c, "decode", t1 - t0, detector ? "decode+detect+align" : "decode+align");
+  const out = await m.embed(batch, all.length);
   setMetric(c, "infer", performance.now() - t1, `${m.name} ${m.backend}`);
-  return imgs.map((_, i) => out.slice(i * m.dim, (i + 1) * m.dim));
+  let k = 0;
+  return prepared.map((faces) =>
+    faces.map((f) => ({ embedding: out.slice(k * m.dim, ++k * m.dim), face: f.face }))
+  );
 }
