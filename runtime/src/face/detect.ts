@@ -43,6 +43,11 @@ export interface DetectOptions {
   maxWindows?: number;
   /** Score threshold. Default 0.5 (MediaPipe's). */
   minScore?: number;
+  /**
+   * Score threshold for the pyramid's tiles (level ≥ 1), where zoomed-in texture sometimes looks
+   * face-like. Default 0.6 (docs/api.md: the false positives measured there scored 0.51–0.61).
+   */
+  minTileScore?: number;
   /** At most this many faces, largest first. Default 100. */
   maxFaces?: number;
   /**
@@ -319,8 +324,9 @@ export class FaceDetector {
     const wins = planWindows(W, H, minFace, maxWindows).filter((w) => w.level <= (opts.maxLevel ?? Infinity));
     const n = this.config.inputSize, buf = new Float32Array(n * n * 3);
     const all: RawDetection[] = [];
+    const tileScore = Math.max(minScore, opts.minTileScore ?? 0.6);
     for (const win of wins) {
-      for (const d of await this.runWindow(img, win, minScore, buf)) {
+      for (const d of await this.runWindow(img, win, win.level > 0 ? tileScore : minScore, buf)) {
         if (!rejectInTile(d, win, W, H)) all.push(toImage(d, win));
       }
     }
