@@ -66,13 +66,17 @@ export function ssdAnchors(cfg: BlazeFaceConfig): Float32Array {
 
 /** One decoded detection in normalised input coordinates (0..1 over the model input). */
 export interface RawDetection {
-  /** Box centre and size. */
+  /** Box centre x. */
   cx: number;
+  /** Box centre y. */
   cy: number;
+  /** Box width. */
   w: number;
+  /** Box height. */
   h: number;
   /** Keypoints as x, y pairs (BlazeFace: right eye, left eye, nose tip, mouth, right ear, left ear). */
   kp: number[];
+  /** Sigmoid score. */
   score: number;
 }
 

@@ -20,18 +20,23 @@ import { fiveLandmarks, type Point } from "./landmarks.ts";
 
 /** 8-bit RGB, interleaved, upright (what the image decoder returns). */
 export interface RgbLike {
+  /** Width in pixels. */
   width: number;
+  /** Height in pixels. */
   height: number;
+  /** R, G, B per pixel, row by row. */
   data: Uint8Array;
 }
 
 /** A face found in the image, in upright-image pixels. */
 export interface Face {
+  /** Square face box (BlazeFace's: brows to chin, ear to ear). */
   box: { x: number; y: number; width: number; height: number };
   /** Alignment points: eye (image left), eye (image right), nose tip, mouth corner left, right. */
   landmarks: Point[];
   /** The detector's six keypoints (right eye, left eye, nose tip, mouth centre, right ear, left ear). */
   keypoints: Point[];
+  /** Detector confidence (sigmoid of the classifier logit). */
   score: number;
 }
 
@@ -69,8 +74,11 @@ export interface DetectResult {
 
 /** A square model window over the image, in image pixels (may extend past the border: padded black). */
 export interface Window {
+  /** Left edge (image px). */
   x: number;
+  /** Top edge (image px). */
   y: number;
+  /** Side (image px). */
   size: number;
   /** Pyramid level (0 = whole image). */
   level: number;
@@ -243,7 +251,9 @@ const REFINE_CONTEXT = 3;
 export interface DetectorSession {
   /** Backend name, for logs and /healthz. */
   readonly backend?: string;
+  /** Run on an NHWC float32 input; every output in graph order. */
   runAll(data: Float32Array, dims: number[]): Promise<{ data: Float32Array; dims: number[] }[]>;
+  /** Free the session. */
   release(): Promise<void>;
 }
 
@@ -257,7 +267,9 @@ export interface DetectorOptions extends EngineOptions {
 
 /** A loaded BlazeFace detector. */
 export class FaceDetector {
+  /** Anchor/decoder configuration. */
   readonly config: BlazeFaceConfig;
+  /** Backend the graph runs on. */
   readonly backend: string;
   #session: DetectorSession;
   #anchors: Float32Array;
@@ -344,8 +356,9 @@ export class FaceDetector {
 
 /** What detection needs from an opened image (runtime/src/image's `ImageSource` fits). */
 export interface ScaledSource {
-  /** Upright full-resolution size. */
+  /** Upright full-resolution width. */
   width: number;
+  /** Upright full-resolution height. */
   height: number;
   /** The whole image decoded at a DCT scale (1, 1/2, 1/4, 1/8). */
   decode(opts: { scale: 1 | 0.5 | 0.25 | 0.125 }): Promise<{ scale: number; pixels: RgbLike }>;
