@@ -12,10 +12,9 @@ import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
 import { setMetric, timing } from "hono/timing";
 import { InvalidArgumentError } from "../errors.ts";
-import { alignFace, type Point } from "./align.ts";
+import { DEFAULT_MAX_PIXELS, imageToTensor, type Point } from "../image/mod.ts";
 import { renderDocsPage } from "./docs.ts";
 import { ApiError, toApiError } from "./errors.ts";
-import { centerCropResize, decodeImage, DEFAULT_MAX_PIXELS, normalize, toPlanar } from "./image.ts";
 import type { ClassifierModel, FaceModel, ServedModel } from "./served_model.ts";
 import { type RateLimiter, TokenBucketLimiter } from "./ratelimit.ts";
 import {
@@ -401,12 +400,10 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
     return { images, fields: parsed.data as z.infer<S> };
   }
 
-  /** Decode + align/crop + normalise one image for a model; returns C·H·W floats. */
-  function prepare(bytes: Uint8Array, m: ServedModel, landmarks?: Point[]): Float32Array {
-    const [ch, h, w] = m.inputSize;
-    const planar = toPlanar(decodeImage(bytes, maxPixels), ch as 1 | 3);
-    const crop = landmarks ? alignFace(planar, landmarks, w, h) : centerCropResize(planar, w, h);
-    return normalize(crop, m.preprocess?.mean, m.preprocess?.std);
+  /** Decode + align/crop + normalise one image for a model (the shared image pipeline); C·H·W floats. */
+  function prepare(bytes: Uint8Array, m: ServedModel, landmarks?: Point[]): Promise<Float32Array> {
+    const { mean, std } = m.preprocess ?? {};
+    return imageToTensor(bytes, { input: m.inputSize, landmarks, maxPixels, mean, std });
   }
 
   /** Prepare and embed images (one batch); records decode/infer in Server-Timing. */
@@ -418,7 +415,7 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
     const t0 = performance.now();
     const [ch, h, w] = m.inputSize, sz = ch * h * w;
     const batch = new Float32Array(imgs.length * sz);
-    imgs.forEach((im, i) => batch.set(prepare(im.bytes, m, im.landmarks), i * sz));
+    for (const [i, im] of imgs.entries()) batch.set(await prepare(im.bytes, m, im.landmarks), i * sz);
     const t1 = performance.now();
     setMetric(c, "decode", t1 - t0, "decode+align");
     const out = await m.embed(batch, imgs.length);
@@ -643,7 +640,7 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
       );
     }
     const t0 = performance.now();
-    const x = prepare(images[0], m);
+    const x = await prepare(images[0], m);
     const t1 = performance.now();
     setMetric(c, "decode", t1 - t0);
     const logits = await m.classify(x, 1);
