@@ -180,7 +180,8 @@ function crc32(bytes: Uint8Array): number {
   return ~c >>> 0;
 }
 
-function chunk(type: string, data: Uint8Array): Uint8Array {
+/** One PNG chunk: length, type, data, CRC. */
+export function chunk(type: string, data: Uint8Array): Uint8Array {
   const td = new Uint8Array(4 + data.length);
   td.set(new TextEncoder().encode(type));
   td.set(data, 4);

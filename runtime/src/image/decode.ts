@@ -9,7 +9,7 @@
 import { imageSize } from "image-size";
 import { ImageError } from "../errors.ts";
 import { exifOrientation } from "./exif.ts";
-import { decodeCoefficients, type JpegFile, parseJpeg, renderJpeg } from "./jpeg.ts";
+import { checkDataPresent, decodeCoefficients, type JpegFile, parseJpeg, renderJpeg } from "./jpeg.ts";
 import { orient, type Rect, rectToStored, rectToUpright, type RgbImage, uprightSize } from "./orient.ts";
 import type { Box } from "./resample.ts";
 import { checkPngBudget, parsePng, type PngInfo, renderPng } from "./png.ts";
@@ -157,6 +157,12 @@ export function probeImage(bytes: Uint8Array, opts: OpenOptions = {}): ImageInfo
     } catch (e) {
       throw asImageError(e, "JPEG");
     }
+    checkPixels(f.width, f.height, maxPixels);
+    try {
+      checkDataPresent(f);
+    } catch (e) {
+      throw asImageError(e, "JPEG");
+    }
     format = "jpeg", w = f.width, h = f.height, o = exifOrientation(f.exif);
     channels = f.comps.length === 1 ? 1 : 3;
   } else if (isPng(bytes)) {
@@ -228,6 +234,7 @@ async function openJpeg(bytes: Uint8Array, maxPixels: number): Promise<ImageSour
   }
   checkPixels(f.width, f.height, maxPixels);
   try {
+    checkDataPresent(f);
     await decodeCoefficients(bytes, f);
   } catch (e) {
     throw asImageError(e, "JPEG");

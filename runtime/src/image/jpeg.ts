@@ -180,7 +180,7 @@ export interface JpegFile {
 
 /**
  * Walk the marker segments: frame header, tables, scans (byte ranges of their entropy-coded data), EXIF.
- * Throws `invalid_image` on structural damage and before any large allocation.
+ * Throws `invalid_image` on structural damage; allocates nothing in proportion to the declared size.
  */
 export function parseJpeg(d: Uint8Array): JpegFile {
   if (d.length < 4 || d[0] !== 0xff || d[1] !== 0xd8) throw corrupt("no SOI marker");
@@ -331,7 +331,6 @@ export function parseJpeg(d: Uint8Array): JpegFile {
   if (!f) throw corrupt("no frame header");
   if (scans.length === 0) throw corrupt("no image data");
   f.adobe = adobe, f.exif = exif, f.scans = scans;
-  checkDataPresent(f);
   return f;
 }
 
@@ -379,7 +378,7 @@ function parseFrame(d: Uint8Array, s: number, e: number, progressive: boolean, q
  * Fail fast on a header that lies: every block of every component costs at least one bit in some scan
  * that carries its DC coefficient, so the entropy-coded bytes present bound the real block count.
  */
-function checkDataPresent(f: JpegFile): void {
+export function checkDataPresent(f: JpegFile): void {
   let need = 0;
   for (let ci = 0; ci < f.comps.length; ci++) {
     const dcScans = f.scans.filter((s) => s.ss === 0 && s.ah === 0 && s.comps.includes(ci));
@@ -692,13 +691,19 @@ function blockDecoder(
   };
 }
 
-/** IDCT basis for an n-point output from the first n of 8 coefficients: m[x*8+u] = C(u)/2·cos((2x+1)uπ/2n). */
+/**
+ * Reduced IDCT basis: output pixel x of an n-point row is the mean of the 8/n full-resolution pixels
+ * it covers, so m[x*8+u] = mean over those pixels of C(u)/2·cos((2p+1)uπ/16). Same spirit as libjpeg's
+ * scaled IDCTs (which also use the higher coefficients); for n = 1 only the DC term survives.
+ */
 const BASIS: Record<number, Float64Array> = {};
 for (const n of [1, 2, 4, 8]) {
-  const m = new Float64Array(n * 8);
+  const m = new Float64Array(n * 8), k = 8 / n;
   for (let x = 0; x < n; x++) {
-    for (let u = 0; u < n; u++) {
-      m[x * 8 + u] = (u === 0 ? Math.SQRT1_2 : 1) / 2 * Math.cos(((2 * x + 1) * u * Math.PI) / (2 * n));
+    for (let u = 0; u < 8; u++) {
+      let sum = 0;
+      for (let j = 0; j < k; j++) sum += Math.cos(((2 * (x * k + j) + 1) * u * Math.PI) / 16);
+      m[x * 8 + u] = ((u === 0 ? Math.SQRT1_2 : 1) / 2) * (sum / k);
     }
   }
   BASIS[n] = m;
@@ -707,10 +712,7 @@ for (const n of [1, 2, 4, 8]) {
 const tmpBlock = new Float64Array(64);
 const deq = new Float64Array(64);
 
-/**
- * Inverse DCT of one block to an nx × ny tile (n ∈ {1, 2, 4, 8}), using only the low-frequency
- * nx × ny coefficients: libjpeg's scaled IDCT, computed directly (separable, float).
- */
+/** Inverse DCT of one block to an nx × ny tile (n ∈ {1, 2, 4, 8}), box-averaged (separable, float). */
 function idctScaled(
   coefs: Int16Array,
   o: number,
@@ -722,12 +724,10 @@ function idctScaled(
   oo: number,
 ): void {
   let acZero = true;
-  for (let v = 0; v < ny; v++) {
-    for (let u = 0; u < nx; u++) {
-      const c = coefs[o + v * 8 + u];
-      deq[v * 8 + u] = c * q[v * 8 + u];
-      if (c !== 0 && (u | v) !== 0) acZero = false;
-    }
+  for (let i = 0; i < 64; i++) {
+    const c = coefs[o + i];
+    deq[i] = c * q[i];
+    if (c !== 0 && i !== 0) acZero = false;
   }
   if (acZero) {
     const dcv = Math.round(deq[0] / 8 + 128);
@@ -736,18 +736,21 @@ function idctScaled(
     return;
   }
   const mx = BASIS[nx], my = BASIS[ny];
-  for (let v = 0; v < ny; v++) {
+  for (let v = 0; v < 8; v++) {
+    const r = v * 8;
     for (let x = 0; x < nx; x++) {
-      let sum = 0;
-      for (let u = 0; u < nx; u++) sum += mx[x * 8 + u] * deq[v * 8 + u];
-      tmpBlock[v * 8 + x] = sum;
+      const b = x * 8;
+      tmpBlock[r + x] = mx[b] * deq[r] + mx[b + 1] * deq[r + 1] + mx[b + 2] * deq[r + 2] +
+        mx[b + 3] * deq[r + 3] +
+        mx[b + 4] * deq[r + 4] + mx[b + 5] * deq[r + 5] + mx[b + 6] * deq[r + 6] + mx[b + 7] * deq[r + 7];
     }
   }
   for (let y = 0; y < ny; y++) {
-    const row = oo + y * stride;
+    const row = oo + y * stride, b = y * 8;
     for (let x = 0; x < nx; x++) {
-      let sum = 128;
-      for (let v = 0; v < ny; v++) sum += my[y * 8 + v] * tmpBlock[v * 8 + x];
+      const sum = 128 + my[b] * tmpBlock[x] + my[b + 1] * tmpBlock[8 + x] + my[b + 2] * tmpBlock[16 + x] +
+        my[b + 3] * tmpBlock[24 + x] + my[b + 4] * tmpBlock[32 + x] + my[b + 5] * tmpBlock[40 + x] +
+        my[b + 6] * tmpBlock[48 + x] + my[b + 7] * tmpBlock[56 + x];
       const px = Math.round(sum);
       out[row + x] = px < 0 ? 0 : px > 255 ? 255 : px;
     }
@@ -796,6 +799,18 @@ export async function renderJpeg(
   });
   for (const pl of planes) {
     const { c, nx, ny, w } = pl;
+    if (nx === 1 && ny === 1) {
+      // 1/8 scale: each block is its DC coefficient (the 1×1 IDCT), one pixel per block.
+      const coefs = c.coefs!, q0 = c.q![0] / 8;
+      for (let by = pl.by0; by < pl.by1; by++) {
+        let o = (by - pl.by0) * w, k = (by * c.bx + pl.bx0) * 64;
+        for (let bx = pl.bx0; bx < pl.bx1; bx++, o++, k += 64) {
+          const v = Math.round(coefs[k] * q0 + 128);
+          pl.data[o] = v < 0 ? 0 : v > 255 ? 255 : v;
+        }
+      }
+      continue;
+    }
     for (let by = pl.by0; by < pl.by1; by++) {
       for (let bx = pl.bx0; bx < pl.bx1; bx++) {
         idctScaled(
