@@ -9,7 +9,16 @@
 import { imageSize } from "image-size";
 import { ImageError } from "../errors.ts";
 import { exifOrientation } from "./exif.ts";
-import { checkDataPresent, decodeCoefficients, type JpegFile, parseJpeg, renderJpeg } from "./jpeg.ts";
+import {
+  canStream,
+  checkDataPresent,
+  type JpegFile,
+  parseJpeg,
+  renderJpeg,
+  type RowSource,
+  storedRows,
+  streamedRows,
+} from "./jpeg.ts";
 import { orient, type Rect, rectToStored, rectToUpright, type RgbImage, uprightSize } from "./orient.ts";
 import type { Box } from "./resample.ts";
 import { checkPngBudget, parsePng, type PngInfo, renderPng } from "./png.ts";
@@ -195,7 +204,14 @@ function makeSource(
   render: Renderer,
 ): ImageSource {
   const [width, height] = uprightSize(o, sw, sh);
-  const run = async (box: Rect, scale: Scale): Promise<DecodedImage> => {
+  // Renders share the decoder's state (the row-streaming JPEG reader): one at a time.
+  let queue: Promise<unknown> = Promise.resolve();
+  const run = (box: Rect, scale: Scale): Promise<DecodedImage> => {
+    const p = queue.then(() => runOne(box, scale));
+    queue = p.catch(() => {});
+    return p;
+  };
+  const runOne = async (box: Rect, scale: Scale): Promise<DecodedImage> => {
     const denom = (1 / scale) as 1 | 2 | 4 | 8;
     const stored = rectToStored(o, sw, sh, box);
     const r = await render(stored, denom);
@@ -233,15 +249,16 @@ async function openJpeg(bytes: Uint8Array, maxPixels: number): Promise<ImageSour
     throw asImageError(e, "JPEG");
   }
   checkPixels(f.width, f.height, maxPixels);
+  let rows: RowSource;
   try {
     checkDataPresent(f);
-    await decodeCoefficients(bytes, f);
+    rows = canStream(f) ? streamedRows(bytes, f) : await storedRows(bytes, f);
   } catch (e) {
     throw asImageError(e, "JPEG");
   }
   const render: Renderer = async (rect, denom) => {
     try {
-      return await renderJpeg(f, rect, denom);
+      return await renderJpeg(f, rows, rect, denom);
     } catch (e) {
       throw asImageError(e, "JPEG");
     }

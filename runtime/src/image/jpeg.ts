@@ -487,6 +487,112 @@ function slowDecode(h: Huffman, c16: number, r: { cnt: number }): number {
   throw corrupt("bad Huffman code");
 }
 
+/**
+ * Quantised coefficients of one MCU row on demand: per component, `v` block rows of `bx` blocks, 64
+ * coefficients each (natural order).
+ */
+export interface RowSource {
+  row(my: number): Promise<Int16Array[]> | Int16Array[];
+}
+
+/** Sequential JPEGs with one scan holding every component can be decoded row by row. */
+export function canStream(f: JpegFile): boolean {
+  return !f.progressive && f.scans.length === 1 && f.scans[0].comps.length === f.comps.length &&
+    (f.comps.length > 1 || (f.comps[0].h === 1 && f.comps[0].v === 1));
+}
+
+/**
+ * Progressive (or multi-scan) JPEG: every scan refines stored coefficients, so they are decoded once
+ * into memory (2 bytes per coefficient: 3 bytes per pixel for 4:2:0) and rows are views.
+ */
+export async function storedRows(d: Uint8Array, f: JpegFile): Promise<RowSource> {
+  await decodeCoefficients(d, f);
+  return {
+    row: (my) => f.comps.map((c) => c.coefs!.subarray(my * c.v * c.bx * 64, (my + 1) * c.v * c.bx * 64)),
+  };
+}
+
+interface Checkpoint {
+  buf: number;
+  cnt: number;
+  pos: number;
+  end: number;
+  seg: number;
+  pred: Int32Array;
+  since: number;
+}
+
+/**
+ * Baseline JPEG, decoded row by row without storing the image's coefficients: the entropy decoder's
+ * state is saved at the start of every MCU row it passes, so a later render (the face region) restarts
+ * at the first row it needs. Memory: one MCU row of coefficients plus the unstuffed scan bytes.
+ */
+export function streamedRows(d: Uint8Array, f: JpegFile): RowSource {
+  const s = f.scans[0];
+  const { u, segs } = unstuff(d, s.start, s.end);
+  const r = new BitReader(u, segs);
+  const comps = s.comps.map((ci) => f.comps[ci]);
+  const bufs = f.comps.map((c) => new Int16Array(c.v * c.bx * 64));
+  const scanBufs = s.comps.map((ci) => bufs[ci]);
+  const pred = new Int32Array(comps.length);
+  const eob = { run: 0 };
+  const decodeBlock = blockDecoder(false, s, r, pred, eob);
+  const checkpoints: Checkpoint[] = [];
+  let next = 0, since = 0;
+  const save = (): Checkpoint => ({
+    buf: r.buf,
+    cnt: r.cnt,
+    pos: r.pos,
+    end: r.end,
+    seg: r.seg,
+    pred: pred.slice(),
+    since,
+  });
+  const restore = (c: Checkpoint) => {
+    r.buf = c.buf, r.cnt = c.cnt, r.pos = c.pos, r.end = c.end, r.seg = c.seg;
+    pred.set(c.pred), since = c.since;
+  };
+  checkpoints[0] = save();
+  const decodeRow = (my: number) => {
+    for (const b of bufs) b.fill(0);
+    const single = comps.length === 1;
+    const mx = single ? comps[0].cx : f.mcusX;
+    for (let x = 0; x < mx; x++) {
+      if (s.ri && since === s.ri) {
+        r.restart();
+        pred.fill(0), since = 0;
+      }
+      for (let k = 0; k < comps.length; k++) {
+        const c = comps[k], out = scanBufs[k];
+        for (let v = 0; v < c.v; v++) {
+          for (let h = 0; h < c.h; h++) decodeBlock(k, out, (v * c.bx + x * c.h + h) * 64);
+        }
+      }
+      since++;
+    }
+    if (r.overran()) throw corrupt("truncated scan");
+    next = my + 1;
+    checkpoints[next] = save();
+  };
+  return {
+    async row(my: number) {
+      if (my !== next) {
+        // Resume from the nearest saved row at or before `my`, then skip forward.
+        let k = Math.min(my, checkpoints.length - 1);
+        while (!checkpoints[k]) k--;
+        restore(checkpoints[k]);
+        next = k;
+        while (next < my) {
+          decodeRow(next);
+          await maybeYield();
+        }
+      }
+      decodeRow(my);
+      return bufs;
+    },
+  };
+}
+
 /** Decode all scans into per-component quantised coefficients (natural order). */
 export async function decodeCoefficients(d: Uint8Array, f: JpegFile): Promise<void> {
   for (const c of f.comps) c.coefs = new Int16Array(c.bx * c.by * 64);
@@ -772,6 +878,7 @@ export interface Rect {
  */
 export async function renderJpeg(
   f: JpegFile,
+  source: RowSource,
   rect: Rect,
   denom: 1 | 2 | 4 | 8,
 ): Promise<{ x: number; y: number; width: number; height: number; rgb: Uint8Array }> {
@@ -797,35 +904,27 @@ export async function renderJpeg(
     for (let y = 0; y < oh; y++) ymap[y] = Math.min(h - 1, Math.floor((y + offY) * ry));
     return { c, nx, ny, bx0, bx1, by0, by1, w, data, xmap, ymap };
   });
-  for (const pl of planes) {
-    const { c, nx, ny, w } = pl;
-    if (nx === 1 && ny === 1) {
-      // 1/8 scale: each block is its DC coefficient (the 1×1 IDCT), one pixel per block.
-      const coefs = c.coefs!, q0 = c.q![0] / 8;
-      for (let by = pl.by0; by < pl.by1; by++) {
-        let o = (by - pl.by0) * w, k = (by * c.bx + pl.bx0) * 64;
-        for (let bx = pl.bx0; bx < pl.bx1; bx++, o++, k += 64) {
-          const v = Math.round(coefs[k] * q0 + 128);
-          pl.data[o] = v < 0 ? 0 : v > 255 ? 255 : v;
+  for (let my = my0; my < my1; my++) {
+    const rows = await source.row(my);
+    for (let k = 0; k < planes.length; k++) {
+      const pl = planes[k], { c, nx, ny, w } = pl, coefs = rows[k], q = c.q!;
+      for (let v = 0; v < c.v; v++) {
+        const prow = ((my - my0) * c.v + v) * ny * w;
+        if (nx === 1 && ny === 1) {
+          // 1/8 scale: each block is its DC coefficient (the 1×1 IDCT), one pixel per block.
+          const q0 = q[0] / 8;
+          for (let bx = pl.bx0, o = prow, i = (v * c.bx + bx) * 64; bx < pl.bx1; bx++, o++, i += 64) {
+            const val = Math.round(coefs[i] * q0 + 128);
+            pl.data[o] = val < 0 ? 0 : val > 255 ? 255 : val;
+          }
+          continue;
+        }
+        for (let bx = pl.bx0; bx < pl.bx1; bx++) {
+          idctScaled(coefs, (v * c.bx + bx) * 64, q, nx, ny, pl.data, w, prow + (bx - pl.bx0) * nx);
         }
       }
-      continue;
     }
-    for (let by = pl.by0; by < pl.by1; by++) {
-      for (let bx = pl.bx0; bx < pl.bx1; bx++) {
-        idctScaled(
-          c.coefs!,
-          (by * c.bx + bx) * 64,
-          c.q!,
-          nx,
-          ny,
-          pl.data,
-          w,
-          (by - pl.by0) * ny * w + (bx - pl.bx0) * nx,
-        );
-      }
-      await maybeYield();
-    }
+    await maybeYield();
   }
   const rgb = new Uint8Array(ow * oh * 3);
   colourConvert(f, planes, ow, oh, rgb);
