@@ -12,7 +12,7 @@ import { MemoryStore } from "../../runtime/src/server/store/memory.ts";
 import { makeBatch } from "../data/augment.ts";
 import { loadFolderDataset } from "../data/folder.ts";
 import { toJpeg, withExifOrientation } from "./api_testutil.ts";
-import { hasPil, pil, samplePhoto } from "./image_testutil.ts";
+import { hasPil, imageError, pil, samplePhoto } from "./image_testutil.ts";
 
 /** Part of a real photo as RGB (decoded at 1/4, then cropped): test material in any size. */
 async function photoCrop(i: number, w: number, h: number): Promise<RgbImage> {
@@ -150,6 +150,13 @@ sys.stdout.buffer.write(b"".join(out))
       const jpg = variants.slice(o + 8, o + 8 + len);
       o += 8 + len;
       const src = await openImage(jpg);
+      if (name === "prog") {
+        // Progressive files keep their coefficients in memory, within a budget.
+        assert.equal(
+          (await imageError(() => openImage(jpg, { maxCoefficientBytes: 100_000 }))).kind,
+          "image_too_large",
+        );
+      }
       for (const [k, denom] of [1, 2, 4, 8].entries()) {
         const ours = (await src.decode({ scale: (1 / denom) as 1 })).pixels;
         const ref = await pilDecode(jpg, denom);

@@ -30,10 +30,18 @@ export const DEFAULT_MAX_PIXELS = 40_000_000;
 export type Scale = 1 | 0.5 | 0.25 | 0.125;
 const SCALES: Scale[] = [0.125, 0.25, 0.5, 1];
 
+/**
+ * Memory a progressive (or multi-scan) JPEG may take for its stored coefficients: 48 MiB, i.e. 16 MP
+ * of 4:2:0 or 8 MP of 4:4:4. Baseline JPEGs stream row by row and need no such store.
+ */
+export const DEFAULT_MAX_COEFFICIENT_BYTES = 48 * 2 ** 20;
+
 /** Options of {@link openImage}. */
 export interface OpenOptions {
   /** Refuse images whose header declares more pixels than this (`image_too_large`). Default 40 MP. */
   maxPixels?: number;
+  /** Refuse progressive JPEGs whose coefficients need more bytes (`image_too_large`). Default 48 MiB. */
+  maxCoefficientBytes?: number;
 }
 
 /** How large a render should be: an explicit scale, or the smallest scale reaching a size. */
@@ -131,13 +139,17 @@ export function pickScale(shortSide: number, opts?: ScaleOptions): Scale {
 
 /**
  * Open an image: sniff the format, check the declared size against `maxPixels` and the data really
- * present, read EXIF orientation (ignored when broken), and for JPEG decode the entropy-coded data
- * into coefficients (about 2 bytes per pixel of 4:2:0; the full-resolution pixels are never made).
+ * present, and read EXIF orientation (ignored when broken). A baseline JPEG is then decoded row by row
+ * at each render (entropy-decoder checkpoints per MCU row, so a region render restarts near its first
+ * row); a progressive one is decoded here into stored coefficients (3 bytes per pixel of 4:2:0, bounded
+ * by `maxCoefficientBytes`). Full-resolution pixels are never made unless a render asks for scale 1.
  * Bad input throws {@link ImageError} with a neutral message.
  */
 export async function openImage(bytes: Uint8Array, opts: OpenOptions = {}): Promise<ImageSource> {
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-  if (isJpeg(bytes)) return await openJpeg(bytes, maxPixels);
+  if (isJpeg(bytes)) {
+    return await openJpeg(bytes, maxPixels, opts.maxCoefficientBytes ?? DEFAULT_MAX_COEFFICIENT_BYTES);
+  }
   if (isPng(bytes)) return openPng(bytes, maxPixels);
   throw sniffFailure(bytes);
 }
@@ -241,7 +253,11 @@ function makeSource(
   };
 }
 
-async function openJpeg(bytes: Uint8Array, maxPixels: number): Promise<ImageSource> {
+async function openJpeg(
+  bytes: Uint8Array,
+  maxPixels: number,
+  maxCoefficientBytes: number,
+): Promise<ImageSource> {
   let f: JpegFile;
   try {
     f = parseJpeg(bytes);
@@ -249,10 +265,22 @@ async function openJpeg(bytes: Uint8Array, maxPixels: number): Promise<ImageSour
     throw asImageError(e, "JPEG");
   }
   checkPixels(f.width, f.height, maxPixels);
+  const stream = canStream(f);
+  if (!stream) {
+    const need = f.comps.reduce((n, c) => n + c.bx * c.by * 128, 0);
+    if (need > maxCoefficientBytes) {
+      throw new ImageError(
+        "image_too_large",
+        `this progressive JPEG needs ${(need / 2 ** 20).toFixed(0)} MiB to decode; the limit is ${
+          (maxCoefficientBytes / 2 ** 20).toFixed(0)
+        } MiB. Send a baseline JPEG or a smaller image`,
+      );
+    }
+  }
   let rows: RowSource;
   try {
     checkDataPresent(f);
-    rows = canStream(f) ? streamedRows(bytes, f) : await storedRows(bytes, f);
+    rows = stream ? streamedRows(bytes, f) : await storedRows(bytes, f);
   } catch (e) {
     throw asImageError(e, "JPEG");
   }

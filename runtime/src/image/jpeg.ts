@@ -937,7 +937,18 @@ function pow2ceil(v: number): number {
   return n;
 }
 
-const clamp8 = (v: number) => (v < 0 ? 0 : v > 255 ? 255 : Math.round(v));
+/** JFIF YCbCr → RGB in 16.16 fixed point (as libjpeg's jdcolor.c), indexed by the 8-bit Cb/Cr. */
+const CR_R = new Int32Array(256),
+  CB_B = new Int32Array(256),
+  CR_G = new Int32Array(256),
+  CB_G = new Int32Array(256);
+for (let i = 0; i < 256; i++) {
+  const x = i - 128;
+  CR_R[i] = Math.round(1.402 * x);
+  CB_B[i] = Math.round(1.772 * x);
+  CR_G[i] = -Math.round(0.714136 * 65536 * x);
+  CB_G[i] = -Math.round(0.344136 * 65536 * x) + 32768;
+}
 
 interface Plane {
   w: number;
@@ -950,31 +961,38 @@ function colourConvert(f: JpegFile, planes: Plane[], ow: number, oh: number, rgb
   const n = planes.length;
   // JFIF: 3 components are YCbCr unless Adobe says transform 0 (RGB); 4 are CMYK unless Adobe says YCCK.
   const ycc = n === 3 ? f.adobe !== 0 : n === 4 ? f.adobe === 2 : false;
+  const out = new Uint8ClampedArray(rgb.buffer, rgb.byteOffset, rgb.length); // clamps on store
   const p0 = planes[0], p1 = planes[n > 1 ? 1 : 0], p2 = planes[n > 2 ? 2 : 0], p3 = planes[n > 3 ? 3 : 0];
+  const x0 = p0.xmap, x1 = p1.xmap, x2 = p2.xmap, x3 = p3.xmap;
+  const d0 = p0.data, d1 = p1.data, d2 = p2.data, d3 = p3.data;
   let o = 0;
   for (let y = 0; y < oh; y++) {
     const r0 = p0.ymap[y] * p0.w, r1 = p1.ymap[y] * p1.w, r2 = p2.ymap[y] * p2.w, r3 = p3.ymap[y] * p3.w;
-    const x0 = p0.xmap, x1 = p1.xmap, x2 = p2.xmap, x3 = p3.xmap;
-    const d0 = p0.data, d1 = p1.data, d2 = p2.data, d3 = p3.data;
-    for (let x = 0; x < ow; x++, o += 3) {
-      let r = d0[r0 + x0[x]];
-      if (n === 1) {
-        rgb[o] = rgb[o + 1] = rgb[o + 2] = r;
-        continue;
+    if (n === 1) {
+      for (let x = 0; x < ow; x++, o += 3) rgb[o] = rgb[o + 1] = rgb[o + 2] = d0[r0 + x0[x]];
+    } else if (n === 3 && ycc) {
+      for (let x = 0; x < ow; x++, o += 3) {
+        const Y = d0[r0 + x0[x]], cb = d1[r1 + x1[x]], cr = d2[r2 + x2[x]];
+        out[o] = Y + CR_R[cr];
+        out[o + 1] = Y + ((CB_G[cb] + CR_G[cr]) >> 16);
+        out[o + 2] = Y + CB_B[cb];
       }
-      let g = d1[r1 + x1[x]], b = d2[r2 + x2[x]];
-      if (ycc) {
-        const Y = r, cb = g - 128, cr = b - 128;
-        r = clamp8(Y + 1.402 * cr);
-        g = clamp8(Y - 0.344136 * cb - 0.714136 * cr);
-        b = clamp8(Y + 1.772 * cb);
+    } else {
+      for (let x = 0; x < ow; x++, o += 3) {
+        let r = d0[r0 + x0[x]], g = d1[r1 + x1[x]], b = d2[r2 + x2[x]];
+        if (ycc) {
+          const Y = r, cb = g, cr = b;
+          r = Math.min(255, Math.max(0, Y + CR_R[cr]));
+          g = Math.min(255, Math.max(0, Y + ((CB_G[cb] + CR_G[cr]) >> 16)));
+          b = Math.min(255, Math.max(0, Y + CB_B[cb]));
+        }
+        if (n === 4) {
+          // Adobe CMYK is stored inverted (255 = no ink): RGB = stored · K / 255.
+          const k = d3[r3 + x3[x]];
+          r = (r * k) / 255, g = (g * k) / 255, b = (b * k) / 255;
+        }
+        out[o] = r, out[o + 1] = g, out[o + 2] = b;
       }
-      if (n === 4) {
-        // Adobe CMYK is stored inverted (255 = no ink): RGB = stored · K / 255.
-        const k = d3[r3 + x3[x]];
-        r = Math.round((r * k) / 255), g = Math.round((g * k) / 255), b = Math.round((b * k) / 255);
-      }
-      rgb[o] = r, rgb[o + 1] = g, rgb[o + 2] = b;
     }
   }
 }

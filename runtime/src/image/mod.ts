@@ -5,6 +5,7 @@
 export {
   type DecodedImage,
   decodeImage,
+  DEFAULT_MAX_COEFFICIENT_BYTES,
   DEFAULT_MAX_PIXELS,
   type ImageInfo,
   type ImageSource,
