@@ -191,3 +191,28 @@ Deno.test("pipeline: a region decoded at a finer scale matches the same area of 
   assert.equal((await src.decodeRegion(box, { targetShortSide: 60 })).scale, 0.25);
   assert.equal((await src.decode({ targetShortSide: 150 })).scale, 0.125);
 });
+
+Deno.test("pipeline: regions of EXIF-oriented images agree with the whole decode and cover the box (odd sizes)", async () => {
+  const img = await photoCrop(2, 341, 179); // not a multiple of 8: flipped axes start mid-pixel
+  const jpg = toJpeg(img.data, img.width, img.height, 90);
+  for (let o = 1; o <= 8; o++) {
+    const src = await openImage(withExifOrientation(jpg, o));
+    for (const scale of [1, 0.5, 0.25, 0.125] as const) {
+      const whole = await src.decode({ scale });
+      const box = { x: 31, y: 17, w: 103, h: 70 };
+      const reg = await src.decodeRegion(box, { scale });
+      const dx = reg.x - whole.x, dy = reg.y - whole.y, p = reg.pixels;
+      assert.ok(Number.isInteger(dx) && Number.isInteger(dy), `o${o} 1/${1 / scale}: ${dx}, ${dy}`);
+      assert.ok(reg.x <= box.x * scale && reg.y <= box.y * scale, `o${o} 1/${1 / scale} origin`);
+      assert.ok(reg.x + p.width >= (box.x + box.w) * scale && reg.y + p.height >= (box.y + box.h) * scale);
+      for (let y = 0; y < p.height; y++) {
+        const o0 = ((dy + y) * whole.pixels.width + dx) * 3;
+        assert.deepEqual(
+          p.data.subarray(y * p.width * 3, (y + 1) * p.width * 3),
+          whole.pixels.data.subarray(o0, o0 + p.width * 3),
+          `o${o} 1/${1 / scale} row ${y}`,
+        );
+      }
+    }
+  }
+});

@@ -61,9 +61,10 @@ export interface DecodedImage {
   /** Decode scale: one output pixel spans 1/scale full-resolution pixels. */
   scale: Scale;
   /**
-   * Where `pixels` sits in the whole image scaled by `scale` (upright): pixel (i, j) of `pixels` is pixel
-   * (x + i, y + j) of the scaled image, which covers full-resolution [(x+i)/scale, (x+i+1)/scale).
-   * (0, 0) for a whole-image decode.
+   * Where `pixels` sits, in full-resolution upright pixels × `scale`: a full-resolution point P is at
+   * (P.x·scale − x, P.y·scale − y) in `pixels` (pixel i spans [i, i+1)). Integers, and (0, 0) for a
+   * whole-image decode, except along a flipped axis (EXIF 2–8) whose length is not a multiple of
+   * 1/scale, where the grid starts a fraction of a pixel early.
    */
   x: number;
   /** See `x`. */
@@ -228,14 +229,16 @@ function makeSource(
     const stored = rectToStored(o, sw, sh, box);
     const r = await render(stored, denom);
     const pixels = orient({ width: r.width, height: r.height, data: r.rgb }, o);
-    // Origin of the region in upright scaled pixels: map its stored scaled rectangle back.
-    const up = rectToUpright(o, Math.ceil(sw / denom), Math.ceil(sh / denom), {
-      x0: r.x,
-      y0: r.y,
-      x1: r.x + r.width,
-      y1: r.y + r.height,
+    // Where the region's top-left corner lies in upright full-resolution pixels: its stored rectangle
+    // (whole output pixels of 1/scale each) mapped through the orientation. Flipped axes whose length is
+    // not a multiple of 1/scale start at a fraction of a pixel, which this keeps exact.
+    const up = rectToUpright(o, sw, sh, {
+      x0: r.x * denom,
+      y0: r.y * denom,
+      x1: (r.x + r.width) * denom,
+      y1: (r.y + r.height) * denom,
     });
-    return { width, height, scale, x: up.x0, y: up.y0, pixels };
+    return { width, height, scale, x: up.x0 * scale, y: up.y0 * scale, pixels };
   };
   return {
     format,
