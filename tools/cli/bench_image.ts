@@ -7,6 +7,7 @@
  *          and a full-size decode for reference
  *   memory peak RSS above idle of one request, in a fresh child process (VmHWM, reset before it), and
  *          RSS above idle after a burst of 10 requests and a GC
+ * Wall and CPU time are both shown: on a shared machine the CPU time is the steadier figure.
  * Times are medians of `--runs` warm runs (first, cold run shown apart). Stages are a list, so later
  * columns (detect → align → embed) are one more entry in STAGES.
  *
@@ -60,14 +61,7 @@ async function childMem(file: string): Promise<void> {
   gc?.();
   Deno.writeTextFileSync("/proc/self/clear_refs", "5"); // reset VmHWM to the current RSS
   const idle = status().rss;
-  // JS heap + ArrayBuffers, sampled whenever the decoder yields (it does every ~10 ms).
-  const js = () => Deno.memoryUsage().heapUsed + Deno.memoryUsage().external;
-  const jsIdle = js();
-  let jsPeak = jsIdle;
-  const sampler = setInterval(() => jsPeak = Math.max(jsPeak, js()), 0);
   for (const s of STAGES) await s.run(bytes);
-  clearInterval(sampler);
-  jsPeak = Math.max(jsPeak, js());
   const peak = status().hwm - idle;
   for (let i = 0; i < 10; i++) for (const s of STAGES) await s.run(bytes);
   // Array buffers are released by a background sweeper after a GC: give it a moment, twice.
@@ -76,7 +70,7 @@ async function childMem(file: string): Promise<void> {
     await new Promise((r) => setTimeout(r, 500));
   }
   console.log(
-    JSON.stringify({ idle, peak, jsPeak: (jsPeak - jsIdle) / 2 ** 20, afterBurst: status().rss - idle }),
+    JSON.stringify({ idle, peak, afterBurst: status().rss - idle }),
   );
 }
 
@@ -197,9 +191,9 @@ async function main() {
     );
     console.log(`stages: ${STAGES.map((s) => s.name).join(" → ")}; ${runs} warm runs, median\n`);
     console.log(
-      "| file | size | ours ms (wall) | ours ms (CPU) | first request ms | PIL draft ms (wall) | PIL draft ms (CPU) | PIL full ms | ours / PIL draft (wall, CPU) | peak RSS MiB above idle | peak JS heap+buffers MiB | RSS MiB after burst+GC |",
+      "| file | size | ours ms (wall) | ours ms (CPU) | first request ms | PIL draft ms (wall) | PIL draft ms (CPU) | PIL full ms | ours / PIL draft (wall, CPU) | peak RSS MiB above idle | RSS MiB after burst+GC |",
     );
-    console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     const f1 = (v: number) => v.toFixed(1);
     for (const r of rows) {
       const cells = [
@@ -212,7 +206,7 @@ async function main() {
         f1(r.pilDraftCpu),
       ];
       cells.push(f1(r.pilFull), `${f1(r.warm / r.pilDraft)}×, ${f1(r.cpu / r.pilDraftCpu)}×`);
-      cells.push(f1(r.peak), f1(r.jsPeak), f1(r.afterBurst));
+      cells.push(f1(r.peak), f1(r.afterBurst));
       console.log(`| ${cells.join(" | ")} |`);
     }
     const [r12, r1] = rows;
