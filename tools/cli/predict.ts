@@ -53,6 +53,8 @@ await main(async () => {
     backend,
     threads,
     precision,
+    // Build (and warm up) the graph for this input's size rather than the model's default one.
+    inputHW: acceptsAnyHW(model.desc) && x.shape.length === 4 ? [x.shape[2], x.shape[3]] : undefined,
     log: (m) => console.error(`note     ${m}`),
   });
   try {
