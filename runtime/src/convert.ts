@@ -56,6 +56,7 @@ export function exampleInputShape(
   if (inputHW) {
     const [C, H, W] = desc.input;
     if (!acceptsAnyHW(desc) && (inputHW[0] !== H || inputHW[1] !== W)) {
+      checkInputHW(desc, inputHW[0], inputHW[1]); // names the layer that fixes the size, where one does
       throw new InvalidArgumentError(
         `${desc.arch} has a fixed input ${C}×${H}×${W}, got ${inputHW.join("×")}`,
       );

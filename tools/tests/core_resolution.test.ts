@@ -103,6 +103,10 @@ Deno.test("resolution: which sizes fit follows the official forward (stage maps 
     () => forward(r21, randomStateDict(r21, "train", 1), x, "train"),
     (err: Error) => err instanceof InputSizeError && /fixed 8×8 map/.test(err.message),
   );
+  assert.throws(
+    () => buildOnnx(r21, randomStateDict(r21, "deploy", 1), { inputHW: [16, 16] }),
+    (err: Error) => err instanceof InputSizeError && /fixed 8×8 map/.test(err.message),
+  );
   // Bare blocks name the block and its h×w.
   const blk = buildModel("RepMLPBlock", { in_channels: 8, out_channels: 8, h: 3, w: 5, num_sharesets: 2 });
   const eb = sizeError(() => checkInputHW(blk, 7, 10), null, [3, 5], [7, 10]);

@@ -215,16 +215,18 @@ function repmlpnet(kw: Kw, name: string): Built {
   // Any size whose stage maps divide into the stages' partitions runs (arch/shapes.ts). The default
   // is the native resolution (first stage map = its partition) when every later stage fits there
   // too, else the next size that fits (hs = (8, 4, 2, 2), patch 4: 64, not 32). Walking up from a
-  // multiple of the patch meets a multiple first (the strided embeddings floor).
+  // multiple of the patch meets a multiple first (the strided embeddings floor). Past the search
+  // range (unusual hs), patch·2^(n−1)·lcm(hs) fits: stage i's map is 2^(n−1−i)·lcm(hs).
   const root: Layer = { kind: "seq", layers };
-  const fit = (axis: "H" | "W", part: number) => {
-    const v = nearestValid(root, inC, axis, part * patch, 1);
-    if (v === null) {
-      throw new InvalidArgumentError(`RepMLPNet: no input ${axis} fits every stage's partitions`);
-    }
-    return v;
-  };
-  return { root, input: [inC, fit("H", hs[0]), fit("W", ws[0])], anyHW: true };
+  const fit = (axis: "H" | "W", ps: number[]) =>
+    nearestValid(root, inC, axis, ps[0] * patch, 1) ?? patch * 2 ** (n - 1) * ps.reduce(lcm, 1);
+  return { root, input: [inC, fit("H", hs), fit("W", ws)], anyHW: true };
+}
+
+function lcm(a: number, b: number): number {
+  let x = a, y = b;
+  while (y) [x, y] = [y, x % y];
+  return (a / x) * b;
 }
 
 function shortcut21(inC: number, outC: number, name: string): Layer | null {

@@ -555,6 +555,7 @@ function emit(c: Ctx, l: Layer, x: string, s: Shape, pre: Affine | null = null):
 export function resolveInput(desc: ModelDesc, inputHW?: [number, number]): [number, number, number] {
   const [C, H, W] = desc.input;
   if (inputHW && !acceptsAnyHW(desc) && (inputHW[0] !== H || inputHW[1] !== W)) {
+    checkInputHW(desc, inputHW[0], inputHW[1]); // names the layer that fixes the size, where one does
     throw new InvalidArgumentError(`${desc.arch} has a fixed input ${C}×${H}×${W}, got inputHW ${inputHW}`);
   }
   const h = inputHW?.[0] ?? H, w = inputHW?.[1] ?? W;
