@@ -119,7 +119,7 @@ export function acceptsAnyHW(desc: ModelDesc): boolean {
 /**
  * The first size on `axis`, walking from `from` upwards (`dir` 1) or downwards (−1), that fits
  * `root` without any strided conv cropping it (224, not 227, for a patch-4 net); null when none
- * within [1, 4·from + 4096].
+ * within 4096 steps (bounded work for hostile sizes).
  */
 export function nearestValid(
   root: Layer,
@@ -129,7 +129,7 @@ export function nearestValid(
   dir: 1 | -1,
 ): number | null {
   // Axes are independent (square kernels, per-axis partition checks): test c×c, look at one axis.
-  const end = dir > 0 ? 4 * from + 4096 : 1;
+  const end = dir > 0 ? from + 4096 : Math.max(1, from - 4096);
   for (let c = Math.max(1, from); dir > 0 ? c <= end : c >= end; c += dir) {
     if (!layerSizeProblems(root, C, c, c, true).some((p) => p.axes.includes(axis))) return c;
   }
@@ -158,9 +158,10 @@ function message(desc: ModelDesc, H: number, W: number, p: SizeProblem, stage: n
       return `${head} takes a fixed ${hw(p.want)} map (a 2021 RepMLP's H, W are constructor arguments), ` +
         `got ${hw(p.map)}`;
     case "empty":
-    case "crop":
       return `${desc.arch}: input ${H}×${W} is too small: ${where} gets a ${hw(p.map)} map, ` +
         `smaller than its kernel ${hw(p.want)}`;
+    case "crop":
+      return `${head} drops trailing rows/columns of its ${hw(p.map)} map (stride ${p.want[0]})`;
   }
 }
 
@@ -176,7 +177,11 @@ export function checkInputHW(desc: ModelDesc, H: number, W: number): void {
   let hint: string;
   if (acceptsAnyHW(desc)) {
     const C = desc.input[0];
-    const bad = (a: "H" | "W") => ps.some((q) => q.axes.includes(a));
+    // Per axis on its own (a map that vanished on one axis stops the walk before the other's blocks).
+    const bad = (a: "H" | "W") => {
+      const v = a === "H" ? H : W;
+      return layerSizeProblems(desc.root, C, v, v).some((q) => q.axes.includes(a));
+    };
     const near = (a: "H" | "W", v: number, dir: 1 | -1) => bad(a) ? nearestValid(desc.root, C, a, v, dir) : v;
     for (const dir of [-1, 1] as const) {
       const h = near("H", H, dir), w = near("W", W, dir);
