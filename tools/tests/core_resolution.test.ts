@@ -241,3 +241,36 @@ Deno.test("resolution: convert → predict at 64 and 128 → export-onnx at 128;
   assert.match(exBad.stderr, /stage 3 .* 3×3 feature map.*2×2 partitions/);
   await Deno.remove(tmp, { recursive: true });
 });
+
+// The real preset (38.3M parameters; stage-0 fc3 3136×3136): minutes of CPU and ~2 GB, so opt-in.
+const FULL = Deno.env.get("REPMLP_FULL_T224") === "1";
+Deno.test({
+  name: "resolution: full RepMLPNet-T224 preset at 448×448 on ORT wasm = reference training forward",
+  ignore: !FULL, // set REPMLP_FULL_T224=1 to run (too heavy for the default suite)
+  async fn() {
+    const desc = buildModel("RepMLPNet-T224");
+    const train = randomStateDict(desc, "train", 41);
+    const deploy = foldStateDict(desc, train);
+    const x = randn([1, 3, 448, 448], 42);
+    const t0 = performance.now();
+    const ref = forward(desc, train, x, "train");
+    const tRef = performance.now() - t0;
+    const s = await createSession({ desc, tensors: deploy }, {
+      backend: "wasm",
+      inputHW: [448, 448],
+      log: () => {},
+    });
+    const t1 = performance.now();
+    const y = await s.run(x);
+    const tOrt = performance.now() - t1;
+    await s.dispose();
+    const d = maxAbsDiff(y.data, ref.data);
+    console.log(
+      `T224 @448: max |ORT − reference train| ${d.toExponential(2)} (max |out| ${
+        maxAbs(ref.data).toFixed(3)
+      }); ` +
+        `reference ${tRef.toFixed(0)} ms, ORT wasm run ${tOrt.toFixed(0)} ms`,
+    );
+    close(y, ref, 1e-4, "T224 448");
+  },
+});
