@@ -38,6 +38,7 @@ export {
   ArchMismatchError,
   CorruptFileError,
   type ErrorCode,
+  InputSizeError,
   IntegrityError,
   InvalidArgumentError,
   InvalidInputError,
@@ -53,6 +54,7 @@ export {
   archNames,
   type BNLayer,
   buildModel,
+  type Built,
   type ConvBNLayer,
   type ConvLayer,
   type FlattenLayer,
@@ -72,6 +74,9 @@ export {
   type ResidualLayer,
   type SeqLayer,
 } from "./src/arch/mod.ts";
+
+/** Which input sizes a model takes (RepMLPNet: any size whose stage maps divide into the partitions). */
+export { acceptsAnyHW, checkInputHW, type SizeProblem, sizeProblems } from "./src/arch/shapes.ts";
 
 /** Kwargs inference from checkpoint shapes, and cross-checking of user kwargs. */
 export { inferKwargs, resolveKwargs } from "./src/arch/infer.ts";
@@ -131,6 +136,9 @@ export type { EngineOptions } from "./src/backends/engine.ts";
 
 /** ONNX graph export of a deploy model (dynamic batch axis). */
 export * as onnx from "./src/onnx/mod.ts";
+
+/** The one image pipeline: decode at the needed scale (JPEG DCT scaling), EXIF, align/crop, resize, normalise. */
+export * as image from "./src/image/mod.ts";
 
 /** The platform-neutral face-recognition app and its parts (models, stores, images). */
 export {

@@ -86,11 +86,67 @@ export class InvalidInputError extends RepmlpError {
   }
 }
 
+/**
+ * An input size the model does not take: a feature map that does not divide into a RepMLPNet
+ * layer's h×w partitions, differs from a 2021 RepMLP's fixed H×W, or vanishes in a strided conv.
+ */
+export class InputSizeError extends InvalidInputError {
+  /** State_dict prefix of the layer that rejects the size ("" for a bare block). */
+  readonly layer: string;
+  /** RepMLPNet stage index of that layer, null outside `stages.*`. */
+  readonly stage: number | null;
+  /** Feature map [H, W] reaching the layer. */
+  readonly map: [number, number];
+  /** The layer's partition [h, w] ("partition"), its fixed [H, W] ("fixed"), or its kernel ("empty"). */
+  readonly want: [number, number];
+  /** Nearest input sizes [H, W] that fit (empty for fixed-size models). */
+  readonly suggestions: [number, number][];
+  /** Create the error (see {@link InputSizeError} fields). */
+  constructor(
+    message: string,
+    d: { layer: string; stage: number | null; map: [number, number]; want: [number, number] },
+    suggestions: [number, number][],
+    hint?: string,
+  ) {
+    super(message, hint);
+    this.name = "InputSizeError";
+    this.layer = d.layer;
+    this.stage = d.stage;
+    this.map = d.map;
+    this.want = d.want;
+    this.suggestions = suggestions;
+  }
+}
+
 /** Valid but unsupported feature. */
 export class UnsupportedError extends RepmlpError {
   /** Create the error; `hint` says what to do. */
   constructor(message: string, hint?: string) {
     super("unsupported", message, { hint });
     this.name = "UnsupportedError";
+  }
+}
+
+/** Stable codes of image-pipeline failures; the HTTP API uses the same words. */
+export type ImageErrorCode =
+  | "invalid_image"
+  | "image_too_large"
+  | "unsupported_media_type"
+  | "invalid_request";
+
+/**
+ * An image could not be decoded (`invalid_image`), is larger than the caller allows (`image_too_large`),
+ * is in a format the kit does not read (`unsupported_media_type`), or the crop asked for is impossible
+ * (`invalid_request`, e.g. degenerate landmarks). Messages are neutral: they never
+ * carry a decoder's internal text, so they are safe to show to an API client.
+ */
+export class ImageError extends RepmlpError {
+  /** What went wrong, as the API's error code. */
+  readonly kind: ImageErrorCode;
+  /** Create the error. */
+  constructor(kind: ImageErrorCode, message: string) {
+    super(kind === "unsupported_media_type" ? "unsupported" : "invalid_input", message);
+    this.name = "ImageError";
+    this.kind = kind;
   }
 }

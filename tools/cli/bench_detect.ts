@@ -6,7 +6,7 @@
  */
 import { parseArgs } from "node:util";
 import { FaceDetector, planWindows, windowInput } from "../../runtime/src/face/detect.ts";
-import { decodeImage } from "../../runtime/src/server/image.ts";
+import { decodeImage } from "../../runtime/src/image/mod.ts";
 import { readSamplePhoto, SAMPLE_PHOTOS } from "../data/face_photos.ts";
 
 const { values } = parseArgs({
@@ -30,7 +30,7 @@ async function time(fn: () => Promise<unknown> | unknown): Promise<number> {
   }
   return median(t);
 }
-const img = decodeImage(await readSamplePhoto(SAMPLE_PHOTOS[0]));
+const img = (await decodeImage(await readSamplePhoto(SAMPLE_PHOTOS[0]))).pixels;
 const win = planWindows(img.width, img.height)[0];
 const x = windowInput(img, win, 256);
 console.log(
@@ -49,7 +49,7 @@ console.log(
 console.log("| photo | faces (whole image) | ms | faces (pyramid, 40 px) | windows | ms |");
 console.log("|---|---|---|---|---|---|");
 for (const name of SAMPLE_PHOTOS) {
-  const im = decodeImage(await readSamplePhoto(name));
+  const im = (await decodeImage(await readSamplePhoto(name))).pixels;
   const q = await det.detect(im, { maxLevel: 0 }), f = await det.detect(im);
   const tq = await time(() => det.detect(im, { maxLevel: 0 })), tf = await time(() => det.detect(im));
   console.log(

@@ -7,9 +7,17 @@
  *   deno run -A --node-modules-dir=auto tools/cli/face_align_stability.ts
  */
 import * as faceapi from "@vladmandic/face-api/dist/face-api.node-wasm.js";
-import { alignFace, type Point } from "../../runtime/src/face/align.ts";
-import { type Face, FaceDetector, type RgbLike } from "../../runtime/src/face/detect.ts";
-import { decodeImage, type Planar, resize, toPlanar, warpAffine } from "../../runtime/src/server/image.ts";
+import { type Face, FaceDetector } from "../../runtime/src/face/detect.ts";
+import {
+  alignFace,
+  decodeImage,
+  type Planar,
+  type Point,
+  resize,
+  type RgbImage,
+  toPlanar,
+  warpAffine,
+} from "../../runtime/src/image/mod.ts";
 import { readSamplePhoto, SAMPLE_PHOTOS } from "../data/face_photos.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -42,7 +50,7 @@ async function describe(p: Planar): Promise<Float32Array> {
   return d as Float32Array;
 }
 
-function toRgb(p: Planar): RgbLike {
+function toRgb(p: Planar): RgbImage {
   const n = p.w * p.h, data = new Uint8Array(n * 3);
   for (let i = 0; i < n; i++) {
     for (let c = 0; c < 3; c++) data[i * 3 + c] = Math.max(0, Math.min(255, Math.round(p.data[c * n + i])));
@@ -68,7 +76,13 @@ function transform(
   inv[5] = -(inv[3] * fwd[2] + inv[4] * fwd[5]);
   let src = p;
   if (scale < 0.8) {
-    src = resize(p, { x: 0, y: 0, w: p.w, h: p.h }, Math.round(p.w * scale), Math.round(p.h * scale));
+    src = resize(
+      toRgb(p),
+      { x: 0, y: 0, w: p.w, h: p.h },
+      Math.round(p.w * scale),
+      Math.round(p.h * scale),
+      3,
+    );
   }
   const k = src.w / p.w;
   const invS = [inv[0] * k, inv[1] * k, inv[2] * k, inv[3] * k, inv[4] * k, inv[5] * k];
@@ -77,11 +91,11 @@ function transform(
 
 const apply = (m: number[], [x, y]: Point): Point => [m[0] * x + m[1] * y + m[2], m[3] * x + m[4] * y + m[5]];
 const dist = (a: Float32Array, b: Float32Array) => Math.hypot(...a.map((v, i) => v - b[i]));
-const boxCrop = (p: Planar, f: Face) => {
+const boxCrop = (p: RgbImage, f: Face) => {
   const s = Math.max(f.box.width, f.box.height),
     cx = f.box.x + f.box.width / 2,
     cy = f.box.y + f.box.height / 2;
-  return resize(p, { x: cx - s / 2, y: cy - s / 2, w: s, h: s }, CROP, CROP);
+  return resize(p, { x: cx - s / 2, y: cy - s / 2, w: s, h: s }, CROP, CROP, 3);
 };
 
 const TRANSFORMS: [string, number, number, number, number][] = [
@@ -96,12 +110,12 @@ const rows = new Map<string, { aligned: number[]; box: number[] }>();
 const others: number[] = [];
 const all: Float32Array[] = [];
 for (const name of SAMPLE_PHOTOS) {
-  const img = decodeImage(await readSamplePhoto(name));
+  const img = (await decodeImage(await readSamplePhoto(name))).pixels;
   const p = toPlanar(img, 3);
   let base = (await det.detect(img, { minFace: 100 })).faces;
   if (REFINE) base = await Promise.all(base.map((f) => det.refine(img, f)));
-  const d0 = await Promise.all(base.map((f) => describe(alignFace(p, f.landmarks, CROP, CROP))));
-  const b0 = await Promise.all(base.map((f) => describe(boxCrop(p, f))));
+  const d0 = await Promise.all(base.map((f) => describe(alignFace(img, f.landmarks, CROP, CROP, 3))));
+  const b0 = await Promise.all(base.map((f) => describe(boxCrop(img, f))));
   all.push(...d0);
   for (const [label, s, deg, dx, dy] of TRANSFORMS) {
     const t = transform(p, s, deg, dx, dy);
@@ -124,8 +138,8 @@ for (const name of SAMPLE_PHOTOS) {
         row.aligned.push(NaN), row.box.push(NaN);
         continue;
       }
-      row.aligned.push(dist(d0[i], await describe(alignFace(t.img, f.landmarks, CROP, CROP))));
-      row.box.push(dist(b0[i], await describe(boxCrop(t.img, f))));
+      row.aligned.push(dist(d0[i], await describe(alignFace(timg, f.landmarks, CROP, CROP, 3))));
+      row.box.push(dist(b0[i], await describe(boxCrop(timg, f))));
     }
     rows.set(label, row);
   }

@@ -5,7 +5,7 @@
  *   deno run -A --node-modules-dir=auto tools/cli/face_reference.ts [out.json]
  */
 import * as faceapi from "@vladmandic/face-api/dist/face-api.node-wasm.js";
-import { decodeImage } from "../../runtime/src/server/image.ts";
+import { decodeImage } from "../../runtime/src/image/mod.ts";
 import { readSamplePhoto, type RefSet, SAMPLE_PHOTOS } from "../data/face_photos.ts";
 
 const out = Deno.args[0] ?? new URL("../tests/fixtures/face_api_ssd_boxes.json", import.meta.url).pathname;
@@ -29,11 +29,11 @@ await api.nets.ssdMobilenetv1.loadFromWeightMap(
 const set: RefSet = {
   provenance: `@vladmandic/face-api@1.7.15 SsdMobilenetv1 (model/ssd_mobilenetv1_model.bin, MIT), ` +
     `tfjs wasm backend, minConfidence ${MIN_CONFIDENCE}, default maxResults; photos decoded upright by ` +
-    `runtime/src/server/image.ts; written by tools/cli/face_reference.ts`,
+    `the kit's image pipeline; written by tools/cli/face_reference.ts`,
   photos: {},
 };
 for (const name of SAMPLE_PHOTOS) {
-  const img = decodeImage(await readSamplePhoto(name));
+  const img = (await decodeImage(await readSamplePhoto(name))).pixels;
   const t = api.tf.tensor3d(img.data, [img.height, img.width, 3], "int32");
   const t0 = performance.now();
   const dets = await api.detectAllFaces(t, new api.SsdMobilenetv1Options({ minConfidence: MIN_CONFIDENCE }));
@@ -52,5 +52,5 @@ for (const name of SAMPLE_PHOTOS) {
     `${name} ${img.width}×${img.height}: ${faces.length} faces (${(performance.now() - t0).toFixed(0)} ms)`,
   );
 }
-await Deno.writeTextFile(out, JSON.stringify(set, null, 1) + "\n");
+await Deno.writeTextFile(out, JSON.stringify(set, null, 2) + "\n");
 console.log(`wrote ${out}`);

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { FaceDetector } from "../../runtime/src/face/detect.ts";
-import { decodeImage, orient } from "../../runtime/src/server/image.ts";
+import { decodeImage, orient } from "../../runtime/src/image/mod.ts";
 import { MemoryStore } from "../../runtime/src/server/store/memory.ts";
 import { loadReferenceBoxes, readSamplePhoto } from "../data/face_photos.ts";
 import { AUTH, call, form, serve, toJpeg, withExifOrientation } from "./api_testutil.ts";
@@ -56,7 +56,7 @@ Deno.test("api detect: /v1/faces/detect and detection by default in embed, compa
     );
 
     await t.step("detect: an EXIF-rotated copy answers in upright pixels", async () => {
-      const up = decodeImage(sample1);
+      const up = (await decodeImage(sample1)).pixels;
       const stored = orient(up, 8); // shown upright by orientation 6
       const jpg = withExifOrientation(toJpeg(stored.data, stored.width, stored.height, 90), 6);
       const r = await post("/v1/faces/detect", form({ image: jpg }));
@@ -92,7 +92,7 @@ Deno.test("api detect: /v1/faces/detect and detection by default in embed, compa
     });
 
     await t.step("embed: a photo without a face → 422 no_face", async () => {
-      const img = decodeImage(sample1);
+      const img = (await decodeImage(sample1)).pixels;
       const w = 380, h = 330, data = new Uint8Array(w * h * 3);
       for (let y = 0; y < h; y++) data.set(img.data.subarray(y * 1920 * 3, (y * 1920 + w) * 3), y * w * 3);
       const r = await post("/v1/faces/embed", form({ image: toJpeg(data, w, h) }));

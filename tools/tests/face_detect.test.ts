@@ -19,9 +19,8 @@ import {
   planWindows,
   type RgbLike,
 } from "../../runtime/src/face/detect.ts";
-import { rgbSource } from "../../runtime/src/server/face_input.ts";
 import { fiveLandmarks, MOUTH_TO_EYE_RATIO } from "../../runtime/src/face/landmarks.ts";
-import { decodeImage, orient } from "../../runtime/src/server/image.ts";
+import { decodeImage, openImage, orient, type RgbImage } from "../../runtime/src/image/mod.ts";
 import { loadReferenceBoxes, readSamplePhoto, type RefBox, SAMPLE_PHOTOS } from "../data/face_photos.ts";
 import { toJpeg, withExifOrientation } from "./api_testutil.ts";
 
@@ -52,6 +51,9 @@ function match(refs: readonly Box[], faces: readonly Face[]) {
   }
   return { hits, falsePositives: faces.length - used.size };
 }
+
+/** Upright full-resolution pixels (the image pipeline's decoder). */
+const rgb = async (bytes: Uint8Array): Promise<RgbImage> => (await decodeImage(bytes)).pixels;
 
 let detector: FaceDetector | null = null;
 async function det(): Promise<FaceDetector> {
@@ -133,11 +135,12 @@ Deno.test("face detect: real group photos: recall ≥ 95 % against SSD MobileNet
   const d = await det();
   let hits = 0, total = 0;
   for (const name of SAMPLE_PHOTOS) {
-    const img = decodeImage(await readSamplePhoto(name));
+    const bytes = await readSamplePhoto(name);
+    const img = await rgb(bytes);
     const refs: RefBox[] = ref.photos[name].faces;
     assert.equal(img.width, ref.photos[name].width);
     // What /v1/faces/detect runs: the pyramid on a half-scale decode (a 40 px face keeps ≥ 16 px).
-    const r = await findFaces(d, rgbSource(img), { all: true });
+    const r = await findFaces(d, await openImage(bytes), { all: true });
     const m = match(refs, r.faces);
     hits += m.hits, total += refs.length;
     assert.ok(m.falsePositives <= 1, `${name}: ${m.falsePositives} false positives`);
@@ -160,10 +163,10 @@ Deno.test("face detect: EXIF-rotated copies of the photos find the same faces", 
   const ref = await loadReferenceBoxes();
   const d = await det();
   for (const name of SAMPLE_PHOTOS.slice(0, 2)) {
-    const upright = decodeImage(await readSamplePhoto(name));
+    const upright = await rgb(await readSamplePhoto(name));
     for (const o of [3, 6, 8]) {
       const s = storedFor(upright, o);
-      const img = decodeImage(withExifOrientation(toJpeg(s.data, s.width, s.height, 90), o));
+      const img = await rgb(withExifOrientation(toJpeg(s.data, s.width, s.height, 90), o));
       assert.deepEqual([img.width, img.height], [upright.width, upright.height]);
       // The photos' faces are ≥ 145 px: the whole-image windows suffice (keeps the test short).
       const m = match(ref.photos[name].faces, (await d.detect(img, { minFace: 140 })).faces);
@@ -174,7 +177,7 @@ Deno.test("face detect: EXIF-rotated copies of the photos find the same faces", 
 });
 
 Deno.test("face detect: a real photo region without a face gives no face", async () => {
-  const img = decodeImage(await readSamplePhoto("sample1.jpg"));
+  const img = await rgb(await readSamplePhoto("sample1.jpg"));
   // Top-left background of sample1 (wall, pictures), clear of every reference box.
   const crop = cropRgb(img, 0, 0, 380, 330);
   const r = await (await det()).detect(crop);
@@ -200,7 +203,7 @@ async function collage(g: number) {
   const boxes: Box[] = [];
   for (let k = 0; k < g * g; k++) {
     const name = SAMPLE_PHOTOS[k % SAMPLE_PHOTOS.length];
-    const img = decodeImage(await readSamplePhoto(name));
+    const img = await rgb(await readSamplePhoto(name));
     const s = Math.min(cw / img.width, ch / img.height);
     const w = Math.floor(img.width * s), h = Math.floor(img.height * s);
     const ox = (k % g) * cw, oy = Math.floor(k / g) * ch;

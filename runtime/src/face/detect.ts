@@ -17,6 +17,7 @@ import {
   weightedNms,
 } from "./blazeface.ts";
 import { fiveLandmarks, type Point } from "./landmarks.ts";
+import { resize } from "../image/resample.ts";
 
 /** 8-bit RGB, interleaved, upright (what the image decoder returns). */
 export interface RgbLike {
@@ -134,34 +135,9 @@ export function planWindows(width: number, height: number, minFace = 40, maxWind
 }
 
 /**
- * Triangle-filter taps of one axis (antialiased when shrinking), normalised over the whole filter
- * support: taps outside the image are dropped, so what lies outside counts as black.
- */
-function taps(inLen: number, start: number, len: number, outLen: number) {
-  const scale = len / outLen, support = Math.max(scale, 1);
-  const first = new Int32Array(outLen), count = new Int32Array(outLen);
-  const max = Math.ceil(support) * 2 + 2;
-  const w = new Float32Array(outLen * max);
-  for (let i = 0; i < outLen; i++) {
-    const c = start + (i + 0.5) * scale;
-    let total = 0;
-    for (let j = Math.floor(c - support); j < Math.ceil(c + support); j++) {
-      total += Math.max(0, 1 - Math.abs((j + 0.5 - c) / support));
-    }
-    const lo = Math.max(0, Math.floor(c - support)), hi = Math.min(inLen, Math.ceil(c + support));
-    let k = 0;
-    first[i] = Math.min(lo, Math.max(0, inLen - 1));
-    for (let j = lo; j < hi && k < max; j++, k++) {
-      w[i * max + k] = Math.max(0, 1 - Math.abs((j + 0.5 - c) / support)) / total;
-    }
-    count[i] = k;
-  }
-  return { first, count, w, max };
-}
-
-/**
- * Resample the window of an interleaved RGB image into the model input: `n × n` NHWC float32 in
- * [-1, 1]; outside the image is black (-1), as MediaPipe's letterbox. Only the window's pixels are read.
+ * Resample the window of an upright RGB image into the model input: `n × n` NHWC float32 in [-1, 1]
+ * (the image pipeline's antialiased resize; outside the image is black, -1, as MediaPipe's letterbox).
+ * Only the window's pixels are read.
  */
 export function windowInput(
   img: RgbLike,
@@ -169,38 +145,12 @@ export function windowInput(
   n: number,
   out: Float32Array = new Float32Array(n * n * 3),
 ): Float32Array {
-  const { width: W, data } = img;
-  const tx = taps(W, win.x, win.size, n), ty = taps(img.height, win.y, win.size, n);
-  // Separable: horizontal pass over the source rows the vertical taps read, then the vertical pass.
-  let y0 = Infinity, y1 = 0;
-  for (let y = 0; y < n; y++) {
-    if (ty.count[y]) y0 = Math.min(y0, ty.first[y]), y1 = Math.max(y1, ty.first[y] + ty.count[y]);
-  }
-  out.fill(-1);
-  if (!(y1 > y0)) return out;
-  const rows = y1 - y0, tmp = new Float32Array(rows * n * 3);
-  for (let r = 0; r < rows; r++) {
-    const base = (y0 + r) * W * 3, to = r * n * 3;
-    for (let x = 0; x < n; x++) {
-      let cr = 0, cg = 0, cb = 0;
-      const f = tx.first[x], o = x * tx.max;
-      for (let q = 0; q < tx.count[x]; q++) {
-        const wx = tx.w[o + q], p = base + (f + q) * 3;
-        cr += wx * data[p], cg += wx * data[p + 1], cb += wx * data[p + 2];
-      }
-      tmp[to + 3 * x] = cr, tmp[to + 3 * x + 1] = cg, tmp[to + 3 * x + 2] = cb;
-    }
-  }
-  const k = 1 / 127.5;
-  for (let y = 0; y < n; y++) {
-    const o = y * n * 3;
-    if (!ty.count[y]) continue;
-    for (let i = 0; i < n * 3; i++) out[o + i] = 0;
-    for (let t = 0; t < ty.count[y]; t++) {
-      const wy = ty.w[y * ty.max + t] * k, src = (ty.first[y] + t - y0) * n * 3;
-      for (let i = 0; i < n * 3; i++) out[o + i] += wy * tmp[src + i];
-    }
-    for (let i = 0; i < n * 3; i++) out[o + i] -= 1;
+  const p = resize(img, { x: win.x, y: win.y, w: win.size, h: win.size }, n, n, 3).data;
+  const nn = n * n, k = 1 / 127.5;
+  for (let i = 0; i < nn; i++) {
+    out[3 * i] = p[i] * k - 1;
+    out[3 * i + 1] = p[nn + i] * k - 1;
+    out[3 * i + 2] = p[2 * nn + i] * k - 1;
   }
   return out;
 }

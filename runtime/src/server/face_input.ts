@@ -1,12 +1,13 @@
 /**
  * The face(s) of a request image: the client's landmarks when it sent them (no detection), else the
  * detector's — the largest face, the one at an index, or the N largest (enrolment of a group photo).
- * Each answer says which face it used, so clients can check the box.
+ * Detection runs on a DCT-scaled decode (runtime/src/image); each chosen face is refined on a decode
+ * of its own region, and the crop is then decoded at the resolution the model needs. Each answer says
+ * which face it used, so clients can check the box.
  */
-import { type Face, type FaceDetector, findFaces, type ScaledSource } from "../face/detect.ts";
-import type { Point } from "../face/landmarks.ts";
+import { type Face, type FaceDetector, findFaces } from "../face/detect.ts";
 import { type FaceJson, faceJson, pickFace, pickFaces } from "../face/select.ts";
-import { decodeImage, type RgbImage } from "./image.ts";
+import { type ImageSource, openImage, type Point } from "../image/mod.ts";
 
 /** How a request chooses its face. */
 export interface FaceChoice {
@@ -29,56 +30,58 @@ export interface LocatedFace {
   face: UsedFace | null;
 }
 
-/** A decoded image as the detector's source (scales by area averaging until the image pipeline lands). */
-export function rgbSource(img: RgbImage): ScaledSource {
+/** Window side / face side of the refinement pass (as FaceDetector.refine). */
+const REFINE_CONTEXT = 3;
+
+const mapFace = (f: Face, m: (p: Point) => Point): Face => {
+  const [x0, y0] = m([f.box.x, f.box.y]), [x1, y1] = m([f.box.x + f.box.width, f.box.y + f.box.height]);
   return {
-    width: img.width,
-    height: img.height,
-    decode: ({ scale }) => Promise.resolve({ scale, pixels: scale === 1 ? img : shrink(img, 1 / scale) }),
+    ...f,
+    box: { x: x0, y: y0, width: x1 - x0, height: y1 - y0 },
+    landmarks: f.landmarks.map(m),
+    keypoints: f.keypoints.map(m),
   };
+};
+
+/**
+ * Re-detect `face` (full-resolution pixels) on a decode of the region around it, at a scale that
+ * gives the refinement window about its 256 model pixels.
+ */
+export async function refineInSource(det: FaceDetector, src: ImageSource, face: Face): Promise<Face> {
+  const side = REFINE_CONTEXT * Math.max(face.box.width, face.box.height);
+  const cx = face.box.x + face.box.width / 2, cy = face.box.y + face.box.height / 2;
+  const reg = await src.decodeRegion(
+    { x: cx - side / 2, y: cy - side / 2, w: side, h: side },
+    { targetShortSide: Math.min(det.config.inputSize, side) },
+  );
+  const s = reg.scale;
+  const local = mapFace(face, ([x, y]) => [x * s - reg.x, y * s - reg.y]);
+  const refined = await det.refine(reg.pixels, local);
+  return mapFace(refined, ([x, y]) => [(x + reg.x) / s, (y + reg.y) / s]);
 }
 
-function shrink(img: RgbImage, f: number): RgbImage {
-  const w = Math.max(1, Math.floor(img.width / f)), h = Math.max(1, Math.floor(img.height / f));
-  const out = new Uint8Array(w * h * 3), n = f * f;
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      let r = 0, g = 0, b = 0;
-      for (let yy = y * f; yy < (y + 1) * f; yy++) {
-        for (let xx = x * f; xx < (x + 1) * f; xx++) {
-          const p = (yy * img.width + xx) * 3;
-          r += img.data[p], g += img.data[p + 1], b += img.data[p + 2];
-        }
-      }
-      const o = (y * w + x) * 3;
-      out[o] = r / n, out[o + 1] = g / n, out[o + 2] = b / n;
-    }
-  }
-  return { width: w, height: h, data: out };
-}
-
-/** Decode and choose the face(s) of one image; `no_face` (422) when detection finds none there. */
+/** Open the image and choose its face(s); `no_face` (422) when detection finds none there. */
 export async function locateFaces(
   bytes: Uint8Array,
   choice: FaceChoice,
-  detector: FaceDetector | undefined,
+  detector: FaceDetector,
   maxPixels: number,
-): Promise<{ image: RgbImage; faces: LocatedFace[] }> {
-  const image = decodeImage(bytes, maxPixels);
-  if (choice.landmarks) return { image, faces: [{ landmarks: choice.landmarks, face: null }] };
-  if (!detector) throw new Error("locateFaces without landmarks needs a detector");
+): Promise<{ src: ImageSource; faces: LocatedFace[] }> {
+  const src = await openImage(bytes, { maxPixels });
+  if (choice.landmarks) return { src, faces: [{ landmarks: choice.landmarks, face: null }] };
   const many = (choice.maxFaces ?? 1) > 1, index = choice.index ?? 0;
-  const r = await findFaces(detector, rgbSource(image), { all: many || index > 0, minFace: choice.minFace });
+  const r = await findFaces(detector, src, { all: many || index > 0, minFace: choice.minFace });
   const chosen: [Face, number][] = many
     ? pickFaces(r.faces, choice.maxFaces!).map((f, i) => [f, i])
     : [[pickFace(r.faces, index), index]];
   const faces: LocatedFace[] = [];
   for (const [f, i] of chosen) {
-    const refined = await detector.refine(image, f);
+    const refined = await refineInSource(detector, src, f);
+    // The box and score stay the detection's (as /v1/faces/detect shows it); the landmarks are refined.
     faces.push({
       landmarks: refined.landmarks,
-      face: { index: i, ...faceJson({ ...refined, box: f.box, score: f.score }) },
+      face: { index: i, ...faceJson({ ...f, landmarks: refined.landmarks }) },
     });
   }
-  return { image, faces };
+  return { src, faces };
 }

@@ -6,11 +6,10 @@
 import type { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { setMetric } from "hono/timing";
-import { alignFace, type Point } from "../face/align.ts";
-import { ApiError } from "./errors.ts";
-import { centerCropResize, decodeImage, normalize, type RgbImage, toPlanar } from "./image.ts";
+import { cropPixels, imageToTensor, normalizePixels, type Point } from "../image/mod.ts";
 import type { ServerDeps } from "./context.ts";
 import { type FaceChoice, locateFaces, type UsedFace } from "./face_input.ts";
+import { ApiError } from "./errors.ts";
 import type { FaceModel, ServedModel } from "./served_model.ts";
 
 /** Metadata cap (collection and face), in UTF-8 bytes of its JSON. */
@@ -124,22 +123,15 @@ export async function readInput<S extends z.ZodObject>(
   return { images, fields: parsed.data as z.infer<S> };
 }
 
-/** Decode + align/crop + normalise one image for a model; returns C·H·W floats. */
+/** Decode + align/crop + normalise one image for a model (the shared image pipeline); C·H·W floats. */
 export function prepare(
   bytes: Uint8Array,
   m: ServedModel,
   maxPixels: number,
   landmarks?: Point[],
-): Float32Array {
-  return prepareDecoded(decodeImage(bytes, maxPixels), m, landmarks);
-}
-
-/** Align (landmarks) or centre-crop a decoded image, normalise; C·H·W floats. */
-export function prepareDecoded(img: RgbImage, m: ServedModel, landmarks?: Point[]): Float32Array {
-  const [ch, h, w] = m.inputSize;
-  const planar = toPlanar(img, ch as 1 | 3);
-  const crop = landmarks ? alignFace(planar, landmarks, w, h) : centerCropResize(planar, w, h);
-  return normalize(crop, m.preprocess?.mean, m.preprocess?.std);
+): Promise<Float32Array> {
+  const { mean, std } = m.preprocess ?? {};
+  return imageToTensor(bytes, { input: m.inputSize, landmarks, maxPixels, mean, std });
 }
 
 /** One image of a request and how it chooses its face(s). */
@@ -168,18 +160,24 @@ export async function embedFaces(
 ): Promise<EmbeddedFace[][]> {
   const t0 = performance.now();
   const detector = d.detector ? await d.detector() : undefined;
+  const { mean, std } = m.preprocess ?? {};
+  const [ch, h, w] = m.inputSize;
   const prepared: { x: Float32Array; face: UsedFace | null }[][] = [];
   for (const im of inputs) {
     const choice = im.choice ?? {};
     if (choice.landmarks || !detector) {
-      prepared.push([{ x: prepare(im.bytes, m, d.maxPixels, choice.landmarks), face: null }]);
+      prepared.push([{ x: await prepare(im.bytes, m, d.maxPixels, choice.landmarks), face: null }]);
       continue;
     }
-    const { image, faces } = await locateFaces(im.bytes, choice, detector, d.maxPixels);
-    prepared.push(faces.map((f) => ({ x: prepareDecoded(image, m, f.landmarks), face: f.face })));
+    const { src, faces } = await locateFaces(im.bytes, choice, detector, d.maxPixels);
+    const one: { x: Float32Array; face: UsedFace | null }[] = [];
+    for (const f of faces) {
+      const px = await cropPixels(src, { input: m.inputSize, landmarks: f.landmarks });
+      one.push({ x: normalizePixels(px, ch, h * w, mean, std), face: f.face });
+    }
+    prepared.push(one);
   }
-  const all = prepared.flat();
-  const [ch, h, w] = m.inputSize, sz = ch * h * w;
+  const all = prepared.flat(), sz = ch * h * w;
   const batch = new Float32Array(all.length * sz);
   all.forEach((p, i) => batch.set(p.x, i * sz));
   const t1 = performance.now();

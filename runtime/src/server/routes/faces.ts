@@ -10,8 +10,7 @@ import type { App, ServerDeps } from "../context.ts";
 import { pickFaceModel } from "../context.ts";
 import { CompareFields, DetectFields, ImageFields, routes } from "../contract.ts";
 import { ApiError } from "../errors.ts";
-import { rgbSource } from "../face_input.ts";
-import { decodeImage } from "../image.ts";
+import { openImage } from "../../image/mod.ts";
 import { embedFaces, parseLandmarks, readInput } from "../input.ts";
 import { cosine } from "../search.ts";
 
@@ -22,18 +21,18 @@ export function faceRoutes(app: App, d: ServerDeps): void {
     if (!d.detector) throw new ApiError("not_found", "this server has no face detector loaded");
     const detector = await d.detector();
     const t0 = performance.now();
-    const img = decodeImage(images[0], d.maxPixels);
+    const src = await openImage(images[0], { maxPixels: d.maxPixels });
     const t1 = performance.now();
-    setMetric(c, "decode", t1 - t0);
-    const r = await findFaces(detector, rgbSource(img), {
+    setMetric(c, "decode", t1 - t0, "header + entropy decode");
+    const r = await findFaces(detector, src, {
       all: true,
       minFace: fields.minFace,
       maxFaces: fields.maxFaces,
     });
-    setMetric(c, "detect", performance.now() - t1, `${r.windows} windows`);
+    setMetric(c, "detect", performance.now() - t1, `scaled decode + ${r.windows} windows`);
     return c.json({
-      width: img.width,
-      height: img.height,
+      width: src.width,
+      height: src.height,
       faces: r.faces.map(faceJson),
       minFace: Math.round(r.minFace * 10) / 10,
     }, 200);
