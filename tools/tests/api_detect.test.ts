@@ -71,8 +71,12 @@ Deno.test("api detect: /v1/faces/detect and detection by default in embed, compa
       assert.equal(a.status, 200);
       const fa = a.body.face as UsedFace;
       assert.equal(fa.index, 0);
-      // Index 0 comes from the whole-image pass alone (no pyramid): the same face, box within a few px.
-      assert.ok(iou(fa.box, detected[0].box) > 0.85);
+      // Without `face` only the whole-image windows run: one of the largest faces (two here are within
+      // 5 % in size, so it may be /detect's second), its box within a few px of /detect's.
+      const same = detected.find((f) => iou(fa.box, f.box) > 0.8);
+      assert.ok(same && same.box.width >= 0.9 * detected[0].box.width);
+      const a0 = await post("/v1/faces/embed", form({ image: sample1 }, { face: "0" }));
+      assert.deepEqual((a0.body.face as UsedFace).box, detected[0].box); // an explicit index: /detect's list
       const b = await post("/v1/faces/embed", form({ image: sample1 }, { face: "2" }));
       assert.equal(b.status, 200);
       assert.deepEqual((b.body.face as UsedFace).box, detected[2].box);

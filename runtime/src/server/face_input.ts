@@ -70,7 +70,10 @@ export async function locateFaces(
   const src = await openImage(bytes, { maxPixels });
   if (choice.landmarks) return { src, faces: [{ landmarks: choice.landmarks, face: null }] };
   const many = (choice.maxFaces ?? 1) > 1, index = choice.index ?? 0;
-  const r = await findFaces(detector, src, { all: many || index > 0, minFace: choice.minFace });
+  // Without an index the whole-image windows usually suffice (the largest face); an explicit index
+  // means /v1/faces/detect's list, so it runs the same search.
+  const all = many || choice.index !== undefined;
+  const r = await findFaces(detector, src, { all, minFace: choice.minFace });
   const chosen: [Face, number][] = many
     ? pickFaces(r.faces, choice.maxFaces!).map((f, i) => [f, i])
     : [[pickFace(r.faces, index), index]];
