@@ -59,6 +59,23 @@ async function read(base: string, a: Asset, what: string): Promise<Uint8Array> {
   }
 }
 
+async function stat(base: string, file: string, what: string): Promise<void> {
+  const url = new URL(file, base);
+  try {
+    await Deno.stat(url);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new ConfigError(
+        `${what} not found at ${url.pathname}: ship it beside server.mjs (deno task build)`,
+      );
+    }
+    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+      throw new ConfigError(`cannot read ${url.pathname}: run deno serve with --allow-read`);
+    }
+    throw e;
+  }
+}
+
 function env(name: string): string | undefined {
   try {
     return Deno.env.get(name);
@@ -184,7 +201,10 @@ export function createServer(assets: ServerAssets): { fetch(req: Request): Promi
         throw new ConfigError("Deno KV is unavailable: run deno serve with --unstable-kv");
       }
       const c = config();
-      edgeBackend(c);
+      if (edgeBackend(c) === "wasm" && typeof assets.ortWasm === "string") {
+        // Read lazily (or compiled early); say now, not at the first embed, when it is missing.
+        await stat(assets.base, assets.ortWasm, "ort-wasm-simd-threaded.wasm");
+      }
       const store = await KvStore.open(c.dataDir ? `${c.dataDir.replace(/\/$/, "")}/gallery.kv` : undefined);
       return { models, store, apiKeys: c.apiKeys, options: appOptionsFromEnv(env) };
     },
