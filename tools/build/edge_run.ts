@@ -191,6 +191,8 @@ export function startDeno(
     unstableKv?: boolean;
     /** Extra environment (e.g. BACKEND=native, which also gets --allow-ffi --allow-sys for the addon). */
     env?: Record<string, string>;
+    /** With BACKEND=native: grant --allow-ffi (default true; false shows the fallback to wasm). */
+    allowFfi?: boolean;
   },
 ): Spawned {
   const port = o.port ?? freePort();
@@ -200,7 +202,7 @@ export function startDeno(
     "--allow-env",
     `--allow-write=${o.dataDir}`,
     ...(o.unstableKv === false ? [] : ["--unstable-kv"]),
-    ...(o.env?.BACKEND === "native" ? ["--allow-ffi", "--allow-sys"] : []),
+    ...(o.env?.BACKEND === "native" && o.allowFfi !== false ? ["--allow-ffi", "--allow-sys"] : []),
     "--no-config",
   ];
   const args = o.entry === "run"

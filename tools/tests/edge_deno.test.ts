@@ -51,6 +51,25 @@ Deno.test({
         await s.stop();
       }
 
+      // BACKEND=native: onnxruntime-node where the addon loads (same graph, MLAS kernels); without
+      // --allow-ffi it cannot load and the server says so and runs on wasm.
+      for (const allowFfi of [true, false]) {
+        const n = startDeno(dist, { apiKey: EDGE_KEY, dataDir: data, env: { BACKEND: "native" }, allowFfi });
+        try {
+          await answered(n);
+          const { embeddings, health } = await exerciseApi(n.url, images, { store: "deno-kv" });
+          const backend = (health.edge as { backend: string }).backend;
+          assert.equal(backend, allowFfi ? "native" : "wasm", n.output());
+          if (!allowFfi) {
+            assert.match(n.output(), /BACKEND=native: falling back to wasm: onnxruntime-node could not load/);
+          }
+          const d = maxAbsDiff(embeddings, expected);
+          assert.ok(d <= 1e-4, `deno edge (BACKEND=native, allow-ffi ${allowFfi}) vs serve: max |Δ| = ${d}`);
+        } finally {
+          await n.stop();
+        }
+      }
+
       // main.mjs: the same server for hosts that `deno run` an entrypoint.
       const r = startDeno(dist, { apiKey: EDGE_KEY, dataDir: data, entry: "run" });
       try {
