@@ -19,6 +19,8 @@ export interface CloudflareTargetOptions {
   d1DatabaseName?: string;
   d1DatabaseId?: string;
   minify?: boolean;
+  /** How int8 bundles run on Workers (the graph is built there from the bundle). */
+  int8?: "weights" | "dynamic";
   /** Override platform limits (tests; plans with other limits). */
   limits?: Partial<typeof WORKERS_LIMITS>;
 }
@@ -34,7 +36,7 @@ function wranglerConfig(o: CloudflareTargetOptions): string {
     find_additional_modules: true,
     rules: [
       { type: "CompiledWasm", globs: ["**/*.wasm"], fallthrough: false },
-      { type: "Data", globs: ["**/*.onnx"], fallthrough: false },
+      { type: "Data", globs: ["**/*.safetensors"], fallthrough: false },
     ],
     d1_databases: [{
       binding: "DB",
@@ -66,20 +68,22 @@ export async function buildCloudflare(
   });
   const out = join(root, "worker");
   await resetDir(out);
-  const build = buildInfo("cloudflare", models);
+  // Workers ship the bundle (built into the graph on first use), not the graph: see worker.ts.
+  const shipped = models.map((m) => ({ ...m, file: m.file.replace(/\.onnx$/, ".safetensors") }));
+  const build = buildInfo("cloudflare", shipped, "bundle");
   await Deno.copyFile(ortWasmPath(), join(out, ORT_WASM));
   const files = ["worker.mjs", ORT_WASM];
-  for (const m of models) {
-    await Deno.writeFile(join(out, "models", m.file), m.onnx);
+  for (const m of shipped) {
+    await Deno.writeFile(join(out, "models", m.file), m.bundle);
     files.push(`models/${m.file}`);
   }
-  const list = models.map((m, i) =>
-    `{ info: ${JSON.stringify(m.info)}, file: "models/${m.file}", onnx: m${i} }`
+  const list = shipped.map((m, i) =>
+    `{ info: ${JSON.stringify(m.info)}, file: "models/${m.file}", bundle: m${i} }`
   );
   const entry = [
     `import ${JSON.stringify(T0_MODULE)};`,
     `import ortWasm from "./${ORT_WASM}";`,
-    ...models.map((m, i) => `import m${i} from "./models/${m.file}";`),
+    ...shipped.map((m, i) => `import m${i} from "./models/${m.file}";`),
     `import { createWorker } from ${importPath(repoPath("runtime/adapter/cloudflare/worker.ts"))};`,
     `export default createWorker({ ortWasm, models: [${list.join(", ")}], build: ${
       JSON.stringify(build)
@@ -87,7 +91,7 @@ export async function buildCloudflare(
   ].join("\n");
   await bundleJs(entry, join(out, "worker.mjs"), ["workerd", "worker", "browser", "import", "default"], {
     minify: o.minify ?? true,
-    external: ["wasm", "onnx"],
+    external: ["wasm", "safetensors"],
   });
   const migrations = repoPath("runtime/adapter/cloudflare/migrations");
   await Deno.mkdir(join(root, "migrations"));
@@ -120,6 +124,6 @@ export async function buildCloudflare(
       check("legacy Free plan, gzip", gz, L.legacyFreeGzipBytes, false),
     ],
     build,
-    models,
+    shipped,
   );
 }

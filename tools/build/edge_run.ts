@@ -316,7 +316,7 @@ export async function startWorkerd(
       if (e.isDirectory) walk(p);
       else if (p === main || p.endsWith(".mjs")) continue;
       else if (p.endsWith(".wasm")) modules.push(`(name = "${p}", wasm = embed "${fromCfg(p)}")`);
-      else if (p.endsWith(".onnx")) modules.push(`(name = "${p}", data = embed "${fromCfg(p)}")`);
+      else if (/\.(onnx|safetensors)$/.test(p)) modules.push(`(name = "${p}", data = embed "${fromCfg(p)}")`);
     }
   };
   walk("");

@@ -5,16 +5,14 @@
  * graph building on a cold start and serves numbers identical to `deno task serve`.
  */
 import { type BundleDType, readBundle, SCALE_SUFFIX, writeBundle } from "../../runtime/src/io/bundle.ts";
-import { loadBundle } from "../../runtime/src/deploy_model.ts";
-import { buildOnnx } from "../../runtime/src/onnx/graph.ts";
-import { type ServedModelInfo, servedModelInfo } from "../../runtime/src/server/model_info.ts";
+import type { ServedModelInfo } from "../../runtime/src/server/model_info.ts";
+import { graphFromBundle, type Int8Mode } from "../../runtime/adapter/graph.ts";
 import { modelStem, type ResolvedModel } from "../../runtime/src/server/manifest.ts";
 
 /** A weight bundle to ship (as the manifest reader resolves it). */
 export type ModelSpec = Pick<ResolvedModel, "entry" | "path"> & Partial<Pick<ResolvedModel, "variants">>;
 
-/** How int8 bundles run: dequantised to float32 ("weights", as serve) or int8 MatMulInteger ("dynamic"). */
-export type Int8Mode = "weights" | "dynamic";
+export type { Int8Mode };
 
 /** A model ready to ship. */
 export interface PreparedModel {
@@ -25,8 +23,8 @@ export interface PreparedModel {
   file: string;
   /** The ONNX graph. */
   onnx: Uint8Array;
-  /** The bundle the graph was built from. */
-  bundleBytes: number;
+  /** The bundle the graph was built from (what Workers ship: the graph is built from it on first use). */
+  bundle: Uint8Array;
   dtype: BundleDType;
   sha256: string;
   /** Weight bytes as float32. */
@@ -59,16 +57,7 @@ export async function prepareModels(
   const used = new Set<string>();
   for (const m of models) {
     const { bytes, entry } = await bundleIn(m, dtype);
-    const b = await loadBundle(bytes);
-    const info = servedModelInfo(b, entry);
-    // The graph createSession builds for wasm/native (runtime/src/backends/mod.ts): float32 unless an
-    // int8 bundle runs "dynamic".
-    const precision = b.dtype === "int8" && int8 === "dynamic" ? "int8-dynamic" : "fp32";
-    const g = buildOnnx(b.desc, b.tensors, {
-      inputHW: [info.inputSize[1], info.inputSize[2]],
-      precision,
-      fc3: "matmul",
-    });
+    const { info, onnx, bundle: b } = await graphFromBundle(bytes, entry, int8);
     const file0 = `${slug(modelStem(m.path))}.${b.dtype}.onnx`;
     let file = file0;
     for (let i = 2; used.has(file); i++) file = file0.replace(/\.onnx$/, `-${i}.onnx`);
@@ -83,8 +72,8 @@ export async function prepareModels(
       entry,
       info,
       file,
-      onnx: g.bytes,
-      bundleBytes: bytes.length,
+      onnx,
+      bundle: bytes,
       dtype: b.dtype,
       sha256: b.sha256,
       f32Bytes,

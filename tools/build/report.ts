@@ -67,7 +67,11 @@ export async function artifacts(dir: string, files: string[]): Promise<Artifact[
 }
 
 /** What `/healthz` reports about the build. */
-export function buildInfo(target: BuildInfo["target"], models: PreparedModel[]): BuildInfo {
+export function buildInfo(
+  target: BuildInfo["target"],
+  models: PreparedModel[],
+  ships: "graph" | "bundle" = "graph",
+): BuildInfo {
   return {
     target,
     builtAt: new Date().toISOString(),
@@ -77,19 +81,19 @@ export function buildInfo(target: BuildInfo["target"], models: PreparedModel[]):
       task: m.entry.task,
       dtype: m.dtype,
       sha256: m.sha256,
-      bytes: m.onnx.length,
+      bytes: ships === "graph" ? m.onnx.length : m.bundle.length,
     })),
   };
 }
 
 /**
  * Isolate memory (JS heap + wasm memory) with every model loaded: ~30 MiB without weights (ORT's
- * 16 MiB initial wasm heap + ~14 MiB JS heap, measured in workerd), plus per model its graph twice
- * (the Data module's bytes and ORT's initializers in wasm memory), plus a third copy while ORT parses
- * it. Conservative; `deno task bench:edge` prints the measured figure.
+ * 16 MiB initial wasm heap + ~14 MiB JS heap, measured in workerd), plus per model the bundle and its
+ * float32 weights three times (dequantised tensors, the graph while ORT parses it, ORT's
+ * initializers). Conservative; `deno task bench:edge` prints the measured figure.
  */
-export function estimateMemory(models: { onnx: Uint8Array }[]): number {
-  return 30 * 2 ** 20 + models.reduce((s, m) => s + 3 * m.onnx.length, 0);
+export function estimateMemory(models: { f32Bytes: number; bundle: Uint8Array }[]): number {
+  return 30 * 2 ** 20 + models.reduce((s, m) => s + 3 * m.f32Bytes + m.bundle.length, 0);
 }
 
 /** Assemble a target report. */

@@ -13,6 +13,7 @@ import { buildOnnx } from "../../runtime/src/onnx/graph.ts";
 import { servedModelInfo } from "../../runtime/src/server/model_info.ts";
 import { ORT_NODE_SPECIFIER } from "../../runtime/src/backends/ort_node.ts";
 import { ConfigError, parseConfig } from "../../runtime/adapter/config.ts";
+import { graphOfBundle } from "../../runtime/adapter/graph.ts";
 import type { RepmlpError } from "../../runtime/src/errors.ts";
 import { createWorker, type WorkerAssets } from "../../runtime/adapter/cloudflare/worker.ts";
 import { appOptionsFromEnv, EdgeConfigError } from "../../runtime/adapter/shared.ts";
@@ -36,7 +37,7 @@ function parseJsonc(text: string): Record<string, unknown> {
   return JSON.parse(text.split("\n").filter((l) => !l.startsWith("//")).join("\n"));
 }
 
-Deno.test("edge build: both targets, layout, wrangler config, one int8 graph on both, size report", async () => {
+Deno.test("edge build: both targets, layout, wrangler config, one int8 model and graph on both, size report", async () => {
   await withBuild(async (tmp, bundle) => {
     const out = join(tmp, "dist");
     const reports = await buildEdge({ models: [{ entry: face, path: bundle }], outDir: out, quiet: true });
@@ -51,16 +52,18 @@ Deno.test("edge build: both targets, layout, wrangler config, one int8 graph on 
       "models/tiny-face.int8.onnx",
     ]);
     assert.equal(deno.build.models[0].dtype, "int8");
-    // Workers: modules under worker/, the same graph bytes, D1 + migrations wired.
+    // Workers: modules under worker/, the same int8 bundle, built into the same graph on first use.
     assert.deepEqual(cf.artifacts.map((a) => a.file), [
       "worker/worker.mjs",
       "worker/ort-wasm-simd-threaded.wasm",
-      "worker/models/tiny-face.int8.onnx",
+      "worker/models/tiny-face.int8.safetensors",
     ]);
     const graphDeno = await Deno.readFile(join(out, "deno", "models/tiny-face.int8.onnx"));
-    const graphCf = await Deno.readFile(join(out, "cloudflare", "worker/models/tiny-face.int8.onnx"));
-    assert.deepEqual(graphCf, graphDeno);
-    assert.deepEqual(cf.build.models, deno.build.models.map((m) => ({ ...m })));
+    const cfBundle = await Deno.readFile(join(out, "cloudflare", "worker/models/tiny-face.int8.safetensors"));
+    assert.equal(cf.build.models[0].sha256, deno.build.models[0].sha256);
+    assert.equal(cf.build.models[0].dtype, "int8");
+    const info0 = servedModelInfo(await loadBundle(cfBundle), face);
+    assert.deepEqual(new Uint8Array(await graphOfBundle(cfBundle, info0.inputSize)), graphDeno);
 
     // The graph is exactly what createSession builds at load from the int8 bundle (deno task serve).
     const src = await readBundle(await Deno.readFile(bundle));
@@ -83,7 +86,7 @@ Deno.test("edge build: both targets, layout, wrangler config, one int8 graph on 
     assert.equal(cfg.no_bundle, true);
     assert.deepEqual(
       (cfg.rules as { type: string; globs: string[] }[]).map((r) => [r.type, r.globs[0]]),
-      [["CompiledWasm", "**/*.wasm"], ["Data", "**/*.onnx"]],
+      [["CompiledWasm", "**/*.wasm"], ["Data", "**/*.safetensors"]],
     );
     const d1 = (cfg.d1_databases as Record<string, string>[])[0];
     assert.equal(d1.binding, "DB");

@@ -57,7 +57,9 @@ Deno.test({
         const n = startDeno(dist, { apiKey: EDGE_KEY, dataDir: data, env: { BACKEND: "native" }, allowFfi });
         try {
           await answered(n);
-          const { embeddings, health } = await exerciseApi(n.url, images, { store: "deno-kv" });
+          const { embeddings } = await exerciseApi(n.url, images, { store: "deno-kv" });
+          // After the embeds the engine has loaded (before, /healthz shows the requested backend).
+          const health = await (await fetch(`${n.url}/healthz`)).json();
           const backend = (health.edge as { backend: string }).backend;
           assert.equal(backend, allowFfi ? "native" : "wasm", n.output());
           if (!allowFfi) {

@@ -1,14 +1,14 @@
 /**
  * Cloudflare Workers entry. `deno task build` generates the real module entry, which imports the
- * ORT binary as a CompiledWasm module and each model's ONNX graph (built at build time) as a Data
- * module (an ArrayBuffer), and passes them here:
+ * ORT binary as a CompiledWasm module and each model's bundle as a Data module (an ArrayBuffer), and
+ * passes them here:
  *
  * ```js
  * import ortWasm from "./ort-wasm-simd-threaded.wasm";
- * import face from "./models/face.int8.onnx";
+ * import face from "./models/face.int8.safetensors";
  * export default createWorker({
  *   ortWasm,
- *   models: [{ info: { task: "face", name: "face", … }, file: "models/face.int8.onnx", onnx: face }],
+ *   models: [{ info: { task: "face", name: "face", … }, file: "models/face.int8.safetensors", bundle: face }],
  *   build,
  * });
  * ```
@@ -22,6 +22,7 @@ import { ortWasmMemoryBytes } from "../../src/backends/ort_web.ts";
 import type { Engine } from "../../src/backends/engine.ts";
 import { ortWebEngine, ortWebWasmMs } from "../../src/backends/ort_web.ts";
 import { ConfigError, parseConfig } from "../config.ts";
+import { graphOfBundle, type Int8Mode } from "../graph.ts";
 import {
   appOptionsFromEnv,
   type BuildInfo,
@@ -42,9 +43,15 @@ export interface WorkerEnv {
 export interface WorkerAssets {
   /** `ort-wasm-simd-threaded.wasm`, imported as a CompiledWasm module. */
   ortWasm: WebAssembly.Module;
-  /** Each model: served-model info and its ONNX graph, imported as a Data module (ArrayBuffer). */
-  models: { info: ServedModelInfo; file: string; onnx: ArrayBuffer }[];
+  /**
+   * Each model: served-model info and its bundle, imported as a Data module (ArrayBuffer). The graph
+   * is built from it on the model's first use: workerd's start-up grows with the Data modules' size
+   * (measured in docs/edge.md), and the int8 bundle is 4× smaller than its float32 graph.
+   */
+  models: { info: ServedModelInfo; file: string; bundle: ArrayBuffer }[];
   build: BuildInfo;
+  /** How int8 bundles run (default "weights": dequantised, as `deno task serve`). */
+  int8?: Int8Mode;
 }
 
 /** A module worker (`export default`) serving the face API from D1. */
@@ -93,7 +100,7 @@ export function createWorker(
         assets.models.map((m) => ({
           info: m.info,
           file: m.file,
-          onnx: () => Promise.resolve(new Uint8Array(m.onnx)),
+          onnx: () => graphOfBundle(new Uint8Array(m.bundle), m.info.inputSize, assets.int8),
         })),
         { get: getEngine, backend: () => "wasm" },
       );
