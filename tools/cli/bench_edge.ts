@@ -174,7 +174,7 @@ function table(rows: Row[]): string {
     "wasm compile",
     "wasm instantiate / addon load",
     "ORT init + session create",
-    "graph read",
+    "graph read (Deno) / build (workerd)",
     "first run",
     "warm p50",
     "peak RSS",
@@ -345,7 +345,7 @@ if (import.meta.main) {
       console.log(
         "runtime boot = spawn → the bundle's first statement (Deno; workerd: see its hello-world row); " +
           "module eval = rest of the bundle; wasm compile = ORT wasm compiled in the background from the first " +
-          "statement (Deno; workerd compiles it before listening); ONNX graphs are built at build time.\n",
+          "statement (Deno; workerd compiles it before listening); Deno ships ONNX graphs built at build time; workerd builds them from the int8 bundle on first use.\n",
       );
       console.log(table(rows));
       if (v.json) await Deno.writeTextFile(v.json, JSON.stringify({ date, host, rows }, null, 2) + "\n");
