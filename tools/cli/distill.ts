@@ -17,6 +17,7 @@ const USAGE =
 
   --teacher FILE   face-embedding bundle whose embedding the student learns (run once per face, ORT wasm)
   --images DIR     face photos, no labels (searched recursively for .png/.jpg)
+  --crops DIR      and/or ready face crops (used as they are, whatever --align says)
   --align MODE     detect (default): every face the detector finds, aligned on 5 landmarks;
                    none: each file is already a face crop
   --model PRESET   student preset (default faces-repmlp); its embedding size is set to the teacher's
@@ -42,6 +43,7 @@ await main(async () => {
   const { values: v } = parseCli(USAGE, {
     teacher: { type: "string" },
     images: { type: "string" },
+    crops: { type: "string" },
     align: { type: "string", default: "detect" },
     model: { type: "string", short: "m", default: "faces-repmlp" },
     kwargs: { type: "string" },
@@ -58,8 +60,8 @@ await main(async () => {
     "checkpoint-seconds": { type: "string", default: "300" },
     quiet: { type: "boolean", default: false },
   });
-  if (!v.teacher || !v.images || !v.out) {
-    throw new InvalidArgumentError("--teacher, --images and --out are required", USAGE);
+  if (!v.teacher || !(v.images || v.crops) || !v.out) {
+    throw new InvalidArgumentError("--teacher, --images (or --crops) and --out are required", USAGE);
   }
   if (v.align !== "detect" && v.align !== "none") {
     throw new InvalidArgumentError(`--align must be detect or none, got '${v.align}'`);
@@ -98,6 +100,7 @@ await main(async () => {
   const r = await runDistill({
     teacher: v.teacher,
     images: v.images,
+    crops: v.crops,
     align: v.align,
     preset: v.model!,
     kwargs,
@@ -116,9 +119,11 @@ await main(async () => {
   }, hooks);
   console.log(
     `cosine   student vs teacher on ${r.heldOutFaces} held-out faces: ${r.after.mean.toFixed(4)} ` +
-      `(before ${r.before.mean.toFixed(4)}; 10th percentile ${r.after.p10.toFixed(4)}, min ${
-        r.after.min.toFixed(4)
-      }); on the ${r.faces - r.heldOutFaces} training faces ${r.train.mean.toFixed(4)}`,
+      `(before ${r.before.mean.toFixed(4)}; a constant output: ${r.baseline.toFixed(4)}; 10th percentile ${
+        r.after.p10.toFixed(4)
+      }, min ${r.after.min.toFixed(4)}); on the ${r.faces - r.heldOutFaces} training faces ${
+        r.train.mean.toFixed(4)
+      }`,
   );
   console.log(
     `saved    ${v.out} after ${r.steps} steps, ${

@@ -111,6 +111,33 @@ export async function collectFaces(
   };
 }
 
+/** Concatenate two {@link collectFaces} results (source indices of `b` follow those of `a`). */
+export function concatCrops(a: FaceCrops, b: FaceCrops): FaceCrops {
+  const cat = (x: Uint8Array, y: Uint8Array) => {
+    const o = new Uint8Array(x.length + y.length);
+    o.set(x), o.set(y, x.length);
+    return o;
+  };
+  const files = [...a.files, ...b.files];
+  const labels = Int32Array.from([
+    ...a.student.labels,
+    ...Array.from(b.student.labels, (l) => l + a.files.length),
+  ]);
+  return {
+    student: {
+      ...a.student,
+      images: cat(a.student.images, b.student.images),
+      labels,
+      n: a.student.n + b.student.n,
+      classes: files,
+    },
+    teacher: cat(a.teacher, b.teacher),
+    teacherShape: a.teacherShape,
+    files,
+    skipped: [...a.skipped, ...b.skipped],
+  };
+}
+
 /** Mirror (N, C, H, W) uint8 images left–right. */
 export function mirror(x: Uint8Array, n: number, c: number, h: number, w: number): Uint8Array {
   const out = new Uint8Array(x.length);
@@ -260,6 +287,26 @@ export async function studentCosine(
     p10: sorted[Math.floor(sorted.length * 0.1)] ?? NaN,
     n: cos.length,
   };
+}
+
+/**
+ * What a constant student scores: mean cosine between the normalised mean of the training
+ * targets and each held-out target. Teachers whose embeddings share a large common component
+ * (face-api's: any two faces ≈ 0.9) make raw cosine look good; this is the number to beat.
+ */
+export function constantBaseline(train: DistillSet, test: DistillSet): number {
+  const m = new Float32Array(train.dim);
+  for (let i = 0; i < train.set.n; i++) {
+    for (let d = 0; d < train.dim; d++) m[d] += train.targets[i * train.dim + d];
+  }
+  const q = Math.sqrt(m.reduce((a, v) => a + v * v, 0)) || 1;
+  let s = 0;
+  for (let i = 0; i < test.set.n; i++) {
+    let dot = 0;
+    for (let d = 0; d < test.dim; d++) dot += m[d] / q * test.targets[i * test.dim + d];
+    s += dot;
+  }
+  return s / Math.max(1, test.set.n);
 }
 
 /** The cache of `collectFaces` + teacher embeddings, so resume never recomputes the teacher. */

@@ -17,6 +17,8 @@ import { curvesSvg, type Pt } from "./curves.ts";
 import {
   cacheTensors,
   collectFaces,
+  concatCrops,
+  constantBaseline,
   cosineLoss,
   distillBatch,
   heldOutFiles,
@@ -33,7 +35,9 @@ import { cosineLR, SGD, trainStep } from "./trainer.ts";
 /** Everything `deno task distill` takes. */
 export interface DistillOptions {
   teacher: string;
-  images: string;
+  /** Photos (faces found per `align`) and/or a folder of ready face crops (used as they are). */
+  images?: string;
+  crops?: string;
   align: AlignMode;
   preset: string;
   kwargs?: Record<string, unknown>;
@@ -76,6 +80,8 @@ export interface DistillReport {
   skipped: number;
   heldOutFaces: number;
   before: { mean: number };
+  /** Mean cosine a constant output (the mean training target) reaches on the held-out faces. */
+  baseline: number;
   after: { mean: number; min: number; p10: number; n: number };
   train: { mean: number };
   steps: number;
@@ -89,7 +95,7 @@ async function loadOrBuildCache(o: DistillOptions, studentIn: [number, number, n
   const path = `${o.out}.teacher.safetensors`;
   const teacher = await openEmbedModel(o.teacher, "wasm");
   const teacherBytes = await Deno.readFile(o.teacher);
-  const tag = `${o.teacher.split("/").pop()}:${teacherBytes.length}:${o.images}:${o.align}:${
+  const tag = `${o.teacher.split("/").pop()}:${teacherBytes.length}:${o.images}:${o.crops}:${o.align}:${
     studentIn.join("x")
   }`;
   if (o.resume) {
@@ -123,11 +129,25 @@ async function loadOrBuildCache(o: DistillOptions, studentIn: [number, number, n
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     }
   }
-  const files = await listImages(o.images);
-  if (!files.length) throw new InvalidArgumentError(`no .png/.jpg images under '${o.images}'`);
-  const detector = o.align === "detect" ? await o.detector!() : undefined;
-  h.phase?.(`faces (${o.align})`, files.length);
-  const c = await collectFaces(files, studentIn, teacher.pre.input, o.align, detector, (d) => h.tick?.(d));
+  const photos = o.images ? await listImages(o.images) : [], ready = o.crops ? await listImages(o.crops) : [];
+  if (!photos.length && !ready.length) {
+    throw new InvalidArgumentError(`no .png/.jpg images under '${o.images ?? o.crops}'`);
+  }
+  const detector = o.align === "detect" && photos.length ? await o.detector!() : undefined;
+  h.phase?.(`faces (${o.align})`, photos.length + ready.length);
+  let c = await collectFaces(photos, studentIn, teacher.pre.input, o.align, detector, (d) => h.tick?.(d));
+  if (ready.length) {
+    const r = await collectFaces(
+      ready,
+      studentIn,
+      teacher.pre.input,
+      "none",
+      undefined,
+      (d) => h.tick?.(photos.length + d),
+    );
+    c = photos.length ? concatCrops(c, r) : r;
+  }
+  const files = c.files;
   h.endPhase?.();
   if (c.student.n < 2) {
     throw new InvalidArgumentError(`found ${c.student.n} face(s) in ${files.length} images; need at least 2`);
@@ -210,6 +230,7 @@ export async function runDistill(o: DistillOptions, h: DistillHooks): Promise<Di
       throw e;
     }
   }
+  const baseline = test ? constantBaseline(train, test) : NaN;
   const graph = new TrainGraph(desc, startSD, o.seed);
   const opt = new SGD(0.9, preset.weightDecay);
   if (resumeSD) opt.load(graph, resumeSD);
@@ -224,7 +245,8 @@ export async function runDistill(o: DistillOptions, h: DistillHooks): Promise<Di
     event: "start",
     time: new Date().toISOString(),
     teacher: o.teacher,
-    images: o.images,
+    images: o.images ?? null,
+    crops: o.crops ?? null,
     faces: cache.crops.n,
     held_out_faces: testIdx.length,
     preset: o.preset,
@@ -239,20 +261,24 @@ export async function runDistill(o: DistillOptions, h: DistillHooks): Promise<Di
   h.log(
     `distill  ${o.preset} (${desc.arch}, ${cache.dim}-d) on ${trainIdx.length} faces ×2 (mirrors), ` +
       `${testIdx.length} held out; backend ${backend}, batch ${batch}, ${epochs} epochs` +
-      `${o.maxSeconds ? `, ≤ ${o.maxSeconds} s` : ""}; held-out cosine before ${before.mean.toFixed(4)}`,
+      `${o.maxSeconds ? `, ≤ ${o.maxSeconds} s` : ""}; held-out cosine before ${before.mean.toFixed(4)} ` +
+      `(a constant output would score ${baseline.toFixed(4)})`,
   );
 
   const meta = (extra: Record<string, unknown>) => ({
     repmlp_edge_model: JSON.stringify({ arch: desc.arch, kwargs: desc.kwargs, input: desc.input }),
     repmlp_edge_meta: JSON.stringify({
       task: "face-embedding",
-      note: `distilled from ${o.teacher.split("/").pop()} on ${cache.crops.n} unlabelled faces (${o.images})`,
+      note: `distilled from ${o.teacher.split("/").pop()} on ${cache.crops.n} unlabelled faces (${
+        [o.images, o.crops].filter(Boolean).join(" + ")
+      })`,
       preprocess: { layout: "NCHW", input: desc.input, mean: NORM.mean, std: NORM.std },
       training: {
         preset: o.preset,
         method: "distillation (cosine to the teacher's L2-normalised embedding)",
         teacher: o.teacher.split("/").pop(),
-        images: o.images,
+        images: o.images ?? null,
+        crops: o.crops ?? null,
         align: o.align,
         faces: cache.crops.n,
         batch,
@@ -363,6 +389,7 @@ export async function runDistill(o: DistillOptions, h: DistillHooks): Promise<Di
     held_out_cosine: after.mean,
     held_out_cosine_p10: after.p10,
     held_out_cosine_before: before.mean,
+    held_out_cosine_constant_baseline: baseline,
     train_cosine: trainCos.mean,
   };
   await save();
@@ -377,6 +404,7 @@ export async function runDistill(o: DistillOptions, h: DistillHooks): Promise<Di
     skipped: cache.skipped,
     heldOutFaces: after.n,
     before,
+    baseline,
     after,
     train: { mean: trainCos.mean },
     steps: state.step,
