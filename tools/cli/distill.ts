@@ -23,9 +23,12 @@ const USAGE =
   --model PRESET   student preset (default faces-repmlp); its embedding size is set to the teacher's
   --kwargs JSON    override the preset's architecture kwargs
   --epochs N  --max-seconds S  --max-steps N  --batch B  --lr LR (default 0.1)  --seed N
+  --raw-cosine     plain cosine loss (default: cosine of embeddings centred on the mean teacher
+                   embedding, so the shared component does not dominate)
   --hold-out F     fraction of source images held out for the student-vs-teacher cosine (default 0.1)
   --backend        auto|webgpu|wasm|cpu for the student (default auto: webgpu → wasm → cpu)
-  --resume         continue from <out>.resume.safetensors (teacher embeddings from <out>.teacher.safetensors)
+  --resume         continue from <out>.resume.safetensors (teacher embeddings are always reused from
+                   <out>.teacher.safetensors when it was made for the same teacher and images)
   --checkpoint-seconds S  (default 300)   --quiet
 
 Writes <out>, <out>.log.jsonl, <out>.curves.svg, <out>.resume.safetensors, <out>.teacher.safetensors.`;
@@ -57,6 +60,7 @@ await main(async () => {
     "hold-out": { type: "string", default: "0.1" },
     backend: { type: "string", default: "auto" },
     resume: { type: "boolean", default: false },
+    "raw-cosine": { type: "boolean", default: false },
     "checkpoint-seconds": { type: "string", default: "300" },
     quiet: { type: "boolean", default: false },
   });
@@ -115,15 +119,18 @@ await main(async () => {
     resume: v.resume!,
     checkpointSeconds: num(v["checkpoint-seconds"], "checkpoint-seconds")!,
     holdOut,
+    centred: !v["raw-cosine"],
     detector: async () => (await import("../data/faceapi_detect.ts")).faceApiDetector(),
   }, hooks);
   console.log(
     `cosine   student vs teacher on ${r.heldOutFaces} held-out faces: ${r.after.mean.toFixed(4)} ` +
-      `(before ${r.before.mean.toFixed(4)}; a constant output: ${r.baseline.toFixed(4)}; 10th percentile ${
-        r.after.p10.toFixed(4)
-      }, min ${r.after.min.toFixed(4)}); on the ${r.faces - r.heldOutFaces} training faces ${
-        r.train.mean.toFixed(4)
-      }`,
+      `(before ${r.before.mean.toFixed(4)}; a constant output: ${
+        r.baseline.toFixed(4)
+      }; centred on the mean teacher embedding ${
+        r.after.centred.toFixed(4)
+      }, a constant: 0; 10th percentile ${r.after.p10.toFixed(4)}, min ${r.after.min.toFixed(4)}); on the ${
+        r.faces - r.heldOutFaces
+      } training faces ${r.train.mean.toFixed(4)}`,
   );
   console.log(
     `saved    ${v.out} after ${r.steps} steps, ${

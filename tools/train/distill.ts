@@ -194,10 +194,25 @@ export function heldOutFiles(nFiles: number, frac: number, rnd: () => number): S
   return new Set(idx.slice(0, k));
 }
 
-/** 1 − cosine(student, target), averaged; the student output is re-normalised for safety. */
-export function cosineLoss(out: tf.Tensor, target: tf.Tensor): tf.Scalar {
-  const o = tf.div(out, tf.maximum(tf.norm(out, 2, 1, true), 1e-12));
-  return tf.mean(tf.sub(1, tf.sum(tf.mul(o, target), 1))) as tf.Scalar;
+/**
+ * 1 − cosine(student, target), averaged; the student output is re-normalised for safety. With
+ * `center` (the mean teacher embedding) both sides are centred first, so the loss measures the
+ * part of the embedding that tells faces apart, not the component every face shares.
+ */
+export function cosineLoss(out: tf.Tensor, target: tf.Tensor, center?: tf.Tensor): tf.Scalar {
+  const unit = (x: tf.Tensor) => tf.div(x, tf.maximum(tf.norm(x, 2, 1, true), 1e-12));
+  let o = unit(out), t = target;
+  if (center) o = unit(tf.sub(o, center)), t = unit(tf.sub(t, center));
+  return tf.mean(tf.sub(1, tf.sum(tf.mul(o, t), 1))) as tf.Scalar;
+}
+
+/** Mean of the (unit) targets of a set: the common component of the teacher's embeddings. */
+export function meanTarget(d: DistillSet): Float32Array {
+  const m = new Float32Array(d.dim);
+  for (let i = 0; i < d.set.n; i++) {
+    for (let k = 0; k < d.dim; k++) m[k] += d.targets[i * d.dim + k] / d.set.n;
+  }
+  return m;
 }
 
 /** A distillation training set: crops (original + mirrored) with their teacher targets. */
@@ -263,8 +278,10 @@ export async function studentCosine(
   d: DistillSet,
   norm: { mean: number[]; std: number[] },
   batch = 64,
-): Promise<{ mean: number; min: number; p10: number; n: number }> {
+  center?: Float32Array,
+): Promise<{ mean: number; min: number; p10: number; n: number; centred: number }> {
   const cos: number[] = [];
+  let centred = 0;
   const idx = new Int32Array(batch);
   for (let s = 0; s < d.set.n; s += batch) {
     const B = Math.min(batch, d.set.n - s);
@@ -277,7 +294,16 @@ export async function studentCosine(
         dot += y[i * d.dim + k] * d.targets[(s + i) * d.dim + k];
         q += y[i * d.dim + k] ** 2;
       }
-      cos.push(dot / Math.sqrt(Math.max(q, 1e-24)));
+      const norm = Math.sqrt(Math.max(q, 1e-24));
+      cos.push(dot / norm);
+      if (center) {
+        let cd = 0, cq = 0, ct = 0;
+        for (let k = 0; k < d.dim; k++) {
+          const a = y[i * d.dim + k] / norm - center[k], b = d.targets[(s + i) * d.dim + k] - center[k];
+          cd += a * b, cq += a * a, ct += b * b;
+        }
+        centred += cd / Math.sqrt(Math.max(cq * ct, 1e-24));
+      }
     }
   }
   const sorted = [...cos].sort((a, b) => a - b);
@@ -286,6 +312,7 @@ export async function studentCosine(
     min: sorted[0] ?? NaN,
     p10: sorted[Math.floor(sorted.length * 0.1)] ?? NaN,
     n: cos.length,
+    centred: center ? centred / Math.max(1, cos.length) : NaN,
   };
 }
 

@@ -23,6 +23,7 @@ import {
   distillBatch,
   heldOutFiles,
   listImages,
+  meanTarget,
   mirror,
   studentCosine,
   teacherEmbeddings,
@@ -52,6 +53,8 @@ export interface DistillOptions {
   resume: boolean;
   checkpointSeconds: number;
   holdOut: number;
+  /** Centre embeddings on the mean teacher embedding in the loss (default true). */
+  centred?: boolean;
   /** Built on demand for --align detect. */
   detector?: () => Promise<FaceDetector>;
 }
@@ -82,7 +85,7 @@ export interface DistillReport {
   before: { mean: number };
   /** Mean cosine a constant output (the mean training target) reaches on the held-out faces. */
   baseline: number;
-  after: { mean: number; min: number; p10: number; n: number };
+  after: { mean: number; min: number; p10: number; n: number; centred: number };
   train: { mean: number };
   steps: number;
   seconds: number;
@@ -98,7 +101,8 @@ async function loadOrBuildCache(o: DistillOptions, studentIn: [number, number, n
   const tag = `${o.teacher.split("/").pop()}:${teacherBytes.length}:${o.images}:${o.crops}:${o.align}:${
     studentIn.join("x")
   }`;
-  if (o.resume) {
+  // A cache made for the same teacher, images and student input is reused (resume or not).
+  {
     try {
       const r = readSafetensors(await Deno.readFile(path));
       if (r.metadata.repmlp_edge_distill === tag) {
@@ -234,8 +238,12 @@ export async function runDistill(o: DistillOptions, h: DistillHooks): Promise<Di
   const graph = new TrainGraph(desc, startSD, o.seed);
   const opt = new SGD(0.9, preset.weightDecay);
   if (resumeSD) opt.load(graph, resumeSD);
+  const center = meanTarget(train);
+  const centerT = o.centred === false ? undefined : tf.tensor1d(center);
   const evalTest = async () =>
-    test ? await studentCosine(graph, test, NORM) : { mean: NaN, min: NaN, p10: NaN, n: 0 };
+    test
+      ? await studentCosine(graph, test, NORM, 64, center)
+      : { mean: NaN, min: NaN, p10: NaN, n: 0, centred: NaN };
   const before = state.step ? { mean: state.cos[0]?.y ?? NaN } : { mean: (await evalTest()).mean };
   if (!state.step) state.cos.push({ x: 0, y: before.mean });
   const log = (x: Record<string, unknown>) =>
@@ -336,7 +344,7 @@ export async function runDistill(o: DistillOptions, h: DistillHooks): Promise<Di
         x,
         [batch, C, H, W],
         new Int32Array(batch),
-        (out) => cosineLoss(out, tt),
+        (out) => cosineLoss(out, tt, centerT),
         lr,
       );
       tt.dispose();
@@ -388,6 +396,8 @@ export async function runDistill(o: DistillOptions, h: DistillHooks): Promise<Di
     held_out_faces: after.n,
     held_out_cosine: after.mean,
     held_out_cosine_p10: after.p10,
+    held_out_centred_cosine: after.centred,
+    loss: centerT ? "centred cosine" : "cosine",
     held_out_cosine_before: before.mean,
     held_out_cosine_constant_baseline: baseline,
     train_cosine: trainCos.mean,
@@ -398,6 +408,7 @@ export async function runDistill(o: DistillOptions, h: DistillHooks): Promise<Di
   if (!finished) h.log(`stopped at step ${state.step}; continue with the same command plus --resume`);
   graph.dispose();
   opt.dispose();
+  centerT?.dispose();
   return {
     faces: cache.crops.n,
     files: cache.files.length,
