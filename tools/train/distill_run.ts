@@ -375,9 +375,13 @@ export async function runDistill(o: DistillOptions, h: DistillHooks): Promise<Di
       step: state.step,
       loss: running,
       held_out_cosine: c.mean,
+      held_out_centred_cosine: c.centred,
     });
     h.log(
-      `epoch ${state.epoch + 1}/${epochs}: loss ${running.toFixed(4)}, held-out cosine ${c.mean.toFixed(4)}`,
+      `epoch ${state.epoch + 1}/${epochs}: loss ${running.toFixed(4)}, held-out cosine ${
+        c.mean.toFixed(4)
+      } ` +
+        `(centred ${c.centred.toFixed(4)})`,
     );
     state.epoch++;
     state.stepInEpoch = 0;
