@@ -38,6 +38,7 @@ export {
   ArchMismatchError,
   CorruptFileError,
   type ErrorCode,
+  InputSizeError,
   IntegrityError,
   InvalidArgumentError,
   InvalidInputError,
@@ -53,6 +54,7 @@ export {
   archNames,
   type BNLayer,
   buildModel,
+  type Built,
   type ConvBNLayer,
   type ConvLayer,
   type FlattenLayer,
@@ -72,6 +74,9 @@ export {
   type ResidualLayer,
   type SeqLayer,
 } from "./src/arch/mod.ts";
+
+/** Which input sizes a model takes (RepMLPNet: any size whose stage maps divide into the partitions). */
+export { acceptsAnyHW, checkInputHW, type SizeProblem, sizeProblems } from "./src/arch/shapes.ts";
 
 /** Kwargs inference from checkpoint shapes, and cross-checking of user kwargs. */
 export { inferKwargs, resolveKwargs } from "./src/arch/infer.ts";
@@ -148,10 +153,12 @@ export {
   type ForwardFn,
   type GalleryStore,
   type HonoApp,
+  type IdempotencyRecord,
   type LoadedServedModel,
   type LogEntry,
   type ManifestEntry,
   MemoryStore,
+  type NewCollection,
   type NewFace,
   type PlaygroundHandler,
   type Preprocess,
