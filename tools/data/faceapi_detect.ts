@@ -66,7 +66,8 @@ export async function faceApiDetector(minScore = 0.5): Promise<FaceDetector> {
       tf.transpose(tf.tensor3d(img.data, [3, img.h, img.w]), [1, 2, 0]).round().asType("int32")
     ) as tf.Tensor3D;
     try {
-      const res = await faceapi.detectAllFaces(t, opts).withFaceLandmarks();
+      const input = t as unknown as Parameters<typeof faceapi.detectAllFaces>[0]; // face-api's own tfjs types
+      const res = await faceapi.detectAllFaces(input, opts).withFaceLandmarks();
       return res.map((r: {
         detection: { score: number; box: { x: number; y: number; width: number; height: number } };
         landmarks: { positions: { x: number; y: number }[] };
