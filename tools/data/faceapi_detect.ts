@@ -5,8 +5,7 @@
  * to the kit's detector touches one function.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Planar } from "../../runtime/src/server/image.ts";
-import type { Point } from "../../runtime/src/server/align.ts";
+import type { Planar, Point } from "../../runtime/src/image/mod.ts";
 import { InvalidArgumentError } from "../../runtime/src/errors.ts";
 
 /** One detected face in source-image pixels. */

@@ -10,8 +10,8 @@
  */
 import jpeg from "jpeg-js";
 import { CorruptFileError, InvalidArgumentError } from "../../runtime/src/errors.ts";
-import { alignFace, type Point } from "../../runtime/src/server/align.ts";
-import { decodeImage, type Planar, toPlanar } from "../../runtime/src/server/image.ts";
+import { cropPixels, openImage, type Point } from "../../runtime/src/image/mod.ts";
+import { findFaces } from "../eval/embed.ts";
 import type { DetectedFace, FaceDetector } from "./faceapi_detect.ts";
 
 /** One labelled face: a point inside its box (source pixels), identity, sex. */
@@ -65,15 +65,15 @@ export function matchFace(faces: DetectedFace[], at: Point): DetectedFace | null
   return best;
 }
 
-/** Encode a planar RGB (0..255) image as JPEG. */
-export function encodeJpeg(p: Planar, quality = 95): Uint8Array {
-  if (p.c !== 3) throw new InvalidArgumentError("encodeJpeg needs 3 channels");
-  const n = p.w * p.h, rgba = new Uint8Array(n * 4);
+/** Encode planar uint8 RGB (3·h·w) as JPEG. */
+export function encodeJpeg(px: Uint8Array, w: number, h: number, quality = 95): Uint8Array {
+  const n = w * h, rgba = new Uint8Array(n * 4);
+  if (px.length !== 3 * n) throw new InvalidArgumentError(`encodeJpeg: ${px.length} values for 3×${h}×${w}`);
   for (let i = 0; i < n; i++) {
-    for (let c = 0; c < 3; c++) rgba[i * 4 + c] = Math.max(0, Math.min(255, Math.round(p.data[c * n + i])));
+    for (let c = 0; c < 3; c++) rgba[i * 4 + c] = px[c * n + i];
     rgba[i * 4 + 3] = 255;
   }
-  return jpeg.encode({ data: rgba, width: p.w, height: p.h }, quality).data;
+  return jpeg.encode({ data: rgba, width: w, height: h }, quality).data;
 }
 
 /** Genuine and impostor pairs over the crops, by the rules in the module comment. */
@@ -109,41 +109,42 @@ export async function buildRealFaces(
 ): Promise<{ faces: RealFace[]; pairs: { a: string; b: string; same: boolean }[] }> {
   const faces: RealFace[] = [];
   const counts = new Map<string, number>();
-  for (const src of labels.sources) {
-    for (const photo of src.photos) {
-      const path = resolve(src.package, photo.file);
-      let img;
+  for (const pkg of labels.sources) {
+    for (const photo of pkg.photos) {
+      const path = resolve(pkg.package, photo.file);
+      let src;
       try {
-        img = toPlanar(decodeImage(await Deno.readFile(path)), 3);
+        src = await openImage(await Deno.readFile(path));
       } catch (e) {
         if (e instanceof Deno.errors.NotFound) {
           throw new InvalidArgumentError(
             `${path} not found`,
-            `install ${src.package}@${src.version} (deno install in the repo)`,
+            `install ${pkg.package}@${pkg.version} (deno install in the repo)`,
           );
         }
         throw new CorruptFileError(`${path}: ${(e as Error).message}`);
       }
-      const found = await detector(img);
+      const found = await findFaces(src, detector);
       for (const [k, lf] of photo.faces.entries()) {
         const d = matchFace(found, lf.at);
         if (!d) {
           throw new InvalidArgumentError(
-            `${src.package}/${photo.file}: no detected face contains the labelled point (${lf.at})`,
+            `${pkg.package}/${photo.file}: no detected face contains the labelled point (${lf.at})`,
           );
         }
         const n = (counts.get(lf.id) ?? 0) + 1;
         counts.set(lf.id, n);
         const file = `${lf.id}/${lf.id}_${String(n).padStart(4, "0")}.jpg`;
         await Deno.mkdir(`${outDir}/${lf.id}`, { recursive: true });
-        await Deno.writeFile(`${outDir}/${file}`, encodeJpeg(alignFace(img, d.landmarks, size, size)));
-        const photoKey = `${src.package}/${photo.file}${photo.thumbnails ? `#${k}` : ""}`;
+        const px = await cropPixels(src, { input: [3, size, size], landmarks: d.landmarks });
+        await Deno.writeFile(`${outDir}/${file}`, encodeJpeg(px, size, size));
+        const photoKey = `${pkg.package}/${photo.file}${photo.thumbnails ? `#${k}` : ""}`;
         faces.push({
           id: lf.id,
           sex: lf.sex,
           photo: photoKey,
           file,
-          source: `${src.package}@${src.version}`,
+          source: `${pkg.package}@${pkg.version}`,
           score: d.score,
         });
       }

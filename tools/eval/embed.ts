@@ -6,17 +6,16 @@
 import { InvalidArgumentError } from "../../runtime/src/errors.ts";
 import { loadBundle } from "../../runtime/src/deploy_model.ts";
 import { type Backend, createSession } from "../../runtime/src/backends/mod.ts";
-import { parsePreprocess, type PreprocessMeta } from "../../runtime/src/preprocess.ts";
-import { f32 } from "../../runtime/src/tensor.ts";
-import { alignFace } from "../../runtime/src/server/align.ts";
 import {
-  centerCropResize,
-  decodeImage,
-  normalize,
-  type Planar,
-  resize,
+  cropPixels,
+  type ImageSource,
+  normalizePixels,
+  openImage,
+  parsePreprocess,
+  type PreprocessMeta,
   toPlanar,
-} from "../../runtime/src/server/image.ts";
+} from "../../runtime/src/image/mod.ts";
+import { f32 } from "../../runtime/src/tensor.ts";
 import type { DetectedFace, FaceDetector } from "../data/faceapi_detect.ts";
 
 /** How faces are cut from the files. */
@@ -60,29 +59,33 @@ export function centralFace(faces: DetectedFace[], w: number, h: number): Detect
   return best;
 }
 
-/** Decode a file and cut the face crop (planar, 0..255) at `H × W` with `C` channels. */
-export async function faceCrop(
+/**
+ * Every face the detector finds in an opened image, in upright full-resolution pixels. The image is
+ * decoded at the smallest DCT scale keeping a short side of 720 px (detectors work at ≤ 512).
+ */
+export async function findFaces(src: ImageSource, detector: FaceDetector): Promise<DetectedFace[]> {
+  const d = await src.decode({ targetShortSide: 720 });
+  const k = 1 / d.scale;
+  return (await detector(toPlanar(d.pixels, 3))).map((f) => ({
+    score: f.score,
+    box: { x: (f.box.x + d.x) * k, y: (f.box.y + d.y) * k, w: f.box.w * k, h: f.box.h * k },
+    landmarks: f.landmarks.map(([x, y]) => [(x + d.x) * k, (y + d.y) * k]),
+  }));
+}
+
+/** A file's face crop as uint8 planar pixels at the model input `[C, H, W]` (the kit's image pipeline). */
+export async function facePixels(
   path: string,
-  C: 1 | 3,
-  H: number,
-  W: number,
+  input: readonly number[],
   align: AlignMode,
   detector?: FaceDetector,
-): Promise<{ crop: Planar; detected: boolean }> {
-  const img = decodeImage(await Deno.readFile(path));
-  if (align === "none") {
-    return {
-      crop: resize(toPlanar(img, C), { x: 0, y: 0, w: img.width, h: img.height }, W, H),
-      detected: true,
-    };
-  }
+): Promise<{ pixels: Uint8Array; detected: boolean }> {
+  const src = await openImage(await Deno.readFile(path));
+  if (align === "none") return { pixels: await cropPixels(src, { input }), detected: true };
   if (!detector) throw new InvalidArgumentError("--align detect needs a face detector");
-  const rgb = toPlanar(img, 3);
-  const face = centralFace(await detector(rgb), img.width, img.height);
-  const src = C === 3 ? rgb : toPlanar(img, 1);
-  // No face found: fall back to a centre crop (counted and reported by the caller).
-  if (!face) return { crop: centerCropResize(src, W, H), detected: false };
-  return { crop: alignFace(src, face.landmarks, W, H), detected: true };
+  const face = centralFace(await findFaces(src, detector), src.width, src.height);
+  // No face found: centre crop (counted and reported by the caller).
+  return { pixels: await cropPixels(src, { input, landmarks: face?.landmarks }), detected: face !== null };
 }
 
 /** Embed every file once; rows are L2-normalised. */
@@ -100,9 +103,16 @@ export async function embedFiles(
     const n = Math.min(B, paths.length - s);
     const x = new Float32Array(n * plane);
     for (let i = 0; i < n; i++) {
-      const { crop, detected } = await faceCrop(paths[s + i], C, H, W, opts.align, opts.detector);
+      const { pixels, detected } = await facePixels(paths[s + i], model.pre.input, opts.align, opts.detector);
       if (!detected) undetected.push(paths[s + i]);
-      x.set(normalize(crop, model.pre.mean, model.pre.std), i * plane);
+      normalizePixels(
+        pixels,
+        C,
+        H * W,
+        model.pre.mean,
+        model.pre.std,
+        x.subarray(i * plane, (i + 1) * plane),
+      );
     }
     const y = await model.run(x, n);
     if (!dim) {

@@ -109,8 +109,8 @@ Deno.test("eval --pairs: tiny LFW folder with known answers (shipped synthetic f
   const names = ["Ann", "Bob", "Cid", "Dee"];
   for (let i = 0; i < 4; i++) {
     await Deno.mkdir(`${dir}/${names[i]}`);
-    const data = Float32Array.from(ids.images.subarray(i * plane, (i + 1) * plane));
-    await Deno.writeFile(`${dir}/${names[i]}/${names[i]}_0001.jpg`, encodeJpeg({ c: 3, h: 96, w: 96, data }));
+    const px = ids.images.subarray(i * plane, (i + 1) * plane);
+    await Deno.writeFile(`${dir}/${names[i]}/${names[i]}_0001.jpg`, encodeJpeg(px, 96, 96));
   }
   // A genuine pair of one file with itself has cosine exactly 1; two identities score below 1.
   // So every fold's threshold separates them: accuracy 100 % ± 0, AUC 1, TAR 1 at every FAR.

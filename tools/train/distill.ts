@@ -9,12 +9,10 @@
 import * as tf from "@tensorflow/tfjs";
 import { InvalidArgumentError } from "../../runtime/src/errors.ts";
 import type { StateDict } from "../../runtime/src/tensor.ts";
-import { type EmbedModel, faceCrop } from "../eval/embed.ts";
-import type { AlignMode } from "../eval/embed.ts";
+import { type AlignMode, type EmbedModel, findFaces } from "../eval/embed.ts";
 import type { FaceDetector } from "../data/faceapi_detect.ts";
 import type { ImageSet } from "../data/fashion_mnist.ts";
-import { alignFace } from "../../runtime/src/server/align.ts";
-import { decodeImage, normalize, type Planar, toPlanar } from "../../runtime/src/server/image.ts";
+import { cropPixels, normalizePixels, openImage } from "../../runtime/src/image/mod.ts";
 import { makeBatch } from "../data/augment.ts";
 import type { TrainGraph } from "./graph.ts";
 import { predictBatch } from "./trainer.ts";
@@ -54,10 +52,6 @@ export async function listImages(dir: string): Promise<string[]> {
   return out.sort();
 }
 
-const toU8 = (p: Planar, out: Uint8Array, off: number) => {
-  for (let i = 0; i < p.data.length; i++) out[off + i] = Math.max(0, Math.min(255, Math.round(p.data[i])));
-};
-
 /**
  * Cut faces out of every image: with `detect`, every face the detector finds (score ≥ its
  * threshold) is aligned on its landmarks — once at each model's size from the same landmarks;
@@ -75,25 +69,21 @@ export async function collectFaces(
   if ((C !== 1 && C !== 3) || (Ct !== 1 && Ct !== 3)) {
     throw new InvalidArgumentError("models must take 1 or 3 channels");
   }
-  const s: Uint8Array[] = [], t: Uint8Array[] = [], src: number[] = [], skipped: string[] = [];
+  const s: Uint8Array[] = [], t: Uint8Array[] = [], origin: number[] = [], skipped: string[] = [];
   for (const [k, f] of files.entries()) {
+    const src = await openImage(await Deno.readFile(f));
     if (align === "none") {
-      const a = (await faceCrop(f, C as 1 | 3, H, W, "none")).crop,
-        b = (await faceCrop(f, Ct as 1 | 3, Ht, Wt, "none")).crop;
-      const ua = new Uint8Array(C * H * W), ub = new Uint8Array(Ct * Ht * Wt);
-      toU8(a, ua, 0), toU8(b, ub, 0);
-      s.push(ua), t.push(ub), src.push(k);
+      s.push(await cropPixels(src, { input: student }));
+      t.push(await cropPixels(src, { input: teacher }));
+      origin.push(k);
     } else {
       if (!detector) throw new InvalidArgumentError("--align detect needs a face detector");
-      const img = decodeImage(await Deno.readFile(f));
-      const rgb = toPlanar(img, 3);
-      const faces = await detector(rgb);
+      const faces = await findFaces(src, detector);
       if (!faces.length) skipped.push(f);
       for (const face of faces) {
-        const ua = new Uint8Array(C * H * W), ub = new Uint8Array(Ct * Ht * Wt);
-        toU8(alignFace(C === 3 ? rgb : toPlanar(img, 1), face.landmarks, W, H), ua, 0);
-        toU8(alignFace(Ct === 3 ? rgb : toPlanar(img, 1), face.landmarks, Wt, Ht), ub, 0);
-        s.push(ua), t.push(ub), src.push(k);
+        s.push(await cropPixels(src, { input: student, landmarks: face.landmarks }));
+        t.push(await cropPixels(src, { input: teacher, landmarks: face.landmarks }));
+        origin.push(k);
       }
     }
     onFile?.(k + 1);
@@ -103,7 +93,7 @@ export async function collectFaces(
   s.forEach((a, i) => images.set(a, i * C * H * W));
   t.forEach((a, i) => tImages.set(a, i * Ct * Ht * Wt));
   return {
-    student: { images, labels: Int32Array.from(src), n, c: C, h: H, w: W, classes: files },
+    student: { images, labels: Int32Array.from(origin), n, c: C, h: H, w: W, classes: files },
     teacher: tImages,
     teacherShape: teacher,
     files,
@@ -161,15 +151,7 @@ export async function teacherEmbeddings(
   for (let s = 0; s < n; s += batch) {
     const b = Math.min(batch, n - s);
     const x = new Float32Array(b * plane);
-    for (let i = 0; i < b; i++) {
-      const p: Planar = {
-        c: C,
-        h: H,
-        w: W,
-        data: Float32Array.from(crops.subarray((s + i) * plane, (s + i + 1) * plane)),
-      };
-      x.set(normalize(p, model.pre.mean, model.pre.std), i * plane);
-    }
+    normalizePixels(crops.subarray(s * plane, (s + b) * plane), C, H * W, model.pre.mean, model.pre.std, x);
     const y = await model.run(x, b);
     if (!dim) dim = y.length / b, emb = new Float32Array(n * dim);
     for (let i = 0; i < b; i++) {
