@@ -8,6 +8,7 @@
  * created on its first use (a classifier is not needed for the first embed). {@link coldStart} records
  * where the time went; `/healthz` → `edge.coldStart` serves it (read by `deno task bench:edge`).
  */
+import { FaceDetector } from "../src/face/detect.ts";
 import { type AppOptions, createApp } from "../src/server/app.ts";
 import { playgroundHandler } from "../src/server/playground.ts";
 import type { ClassifierModel, FaceModel } from "../src/server/served_model.ts";
@@ -33,6 +34,8 @@ export interface BuildInfo {
     sha256: string;
     bytes: number;
   }[];
+  /** The face detector's ONNX graph (file relative to the entry), when the build ships one. */
+  detector?: { file: string; name: string; sha256: string; bytes: number };
 }
 
 /** A weight bundle's serving fields (as in weights/manifest.json). */
@@ -107,6 +110,25 @@ export interface LazyEngine {
   get(): Promise<Engine>;
   /** Backend name the models report ("wasm", "native"). */
   backend(): string;
+}
+
+/**
+ * The face detector on the edge's ORT engine, created on first use (createApp's `faceDetector`
+ * loader; a failed load is retried by the next request).
+ */
+export function edgeDetector(
+  engine: LazyEngine,
+  onnx: () => Promise<Uint8Array>,
+): () => Promise<FaceDetector> {
+  return async () => {
+    const e = await engine.get();
+    const s = await e.create(await onnx());
+    return FaceDetector.fromSession({
+      backend: engine.backend(),
+      runAll: (d, dims) => s.runAll(d, dims),
+      release: () => s.release(),
+    });
+  };
 }
 
 /**

@@ -3,7 +3,7 @@ import { parseArgs } from "node:util";
 import { InvalidArgumentError } from "../../runtime/src/errors.ts";
 import type { BundleDType } from "../../runtime/src/io/bundle.ts";
 import { DTYPES } from "../../runtime/adapter/config.ts";
-import { chooseModels } from "../../runtime/src/server/manifest.ts";
+import { chooseDetector, chooseModels, readManifest } from "../../runtime/src/server/manifest.ts";
 import { buildEdge } from "../build/mod.ts";
 import { fail, main } from "./_cli.ts";
 
@@ -17,6 +17,7 @@ Default models: the weights/manifest.json default of every task, int8 variants (
   --face <bundle>        face model bundle; repeatable; first is the default
   --classifier <bundle>  classifier bundle; repeatable
   --no-classifier        ship no classifier
+  --detector <onnx|none> face detector graph (default: the manifest's default detector)
   --manifest <file>      weights manifest (default weights/manifest.json)
   --target <t>           deno | cloudflare | all (default all)
   --dtype <d>            bundle dtype on every target: int8 (default) | fp16 | fp32 | keep
@@ -42,6 +43,7 @@ if (import.meta.main) {
         options: {
           face: { type: "string", multiple: true },
           classifier: { type: "string", multiple: true },
+          detector: { type: "string" },
           target: { type: "string", default: "all" },
           dtype: { type: "string" },
           inline: { type: "boolean" },
@@ -70,8 +72,10 @@ if (import.meta.main) {
       noClassifier: v["no-classifier"],
       dtype,
     });
+    const det = chooseDetector(await readManifest(v.manifest!), v.manifest!, v.detector);
     await buildEdge({
       models,
+      detector: det ? { path: det.path, name: det.entry?.name } : undefined,
       // Manifest defaults are already picked in the dtype; bundles given by path ship as they are
       // unless --dtype asks for another (as MODEL=… for deno task serve).
       dtype: (dtype ?? "keep") as BundleDType | "keep",

@@ -28,6 +28,7 @@ import {
   type BuildInfo,
   coldStart,
   createEdgeHandler,
+  edgeDetector,
   loadEdgeModels,
 } from "../shared.ts";
 
@@ -49,6 +50,8 @@ export interface WorkerAssets {
    * (measured in docs/edge.md), and the int8 bundle is 4× smaller than its float32 graph.
    */
   models: { info: ServedModelInfo; file: string; bundle: ArrayBuffer }[];
+  /** The face detector's ONNX graph as a Data module, when the build ships one. */
+  detector?: { file: string; onnx: ArrayBuffer };
   build: BuildInfo;
   /** How int8 bundles run (default "weights": dequantised, as `deno task serve`). */
   int8?: Int8Mode;
@@ -104,11 +107,16 @@ export function createWorker(
         })),
         { get: getEngine, backend: () => "wasm" },
       );
+      const lazy = { get: getEngine, backend: () => "wasm" };
+      const det = assets.detector;
+      const faceDetector = det
+        ? edgeDetector(lazy, () => Promise.resolve(new Uint8Array(det.onnx)))
+        : undefined;
       return {
         models,
         store: new D1Store(env.DB!),
         apiKeys: parseConfig(get, { backend: "wasm" }).apiKeys,
-        options: appOptionsFromEnv(get),
+        options: { ...appOptionsFromEnv(get), faceDetector },
       };
     },
     health: () => ({ target: "cloudflare", wasmMemoryBytes: ortWasmMemoryBytes(), build: assets.build }),

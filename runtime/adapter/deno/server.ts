@@ -24,6 +24,7 @@ import {
   type BuildInfo,
   coldStart,
   createEdgeHandler,
+  edgeDetector,
   type LazyEngine,
   loadEdgeModels,
 } from "../shared.ts";
@@ -38,6 +39,8 @@ export interface ServerAssets {
   ortWasm: Asset;
   /** Each model: served-model info and its ONNX graph (built by `deno task build`). */
   models: { info: ServedModelInfo; file: string; onnx: Asset }[];
+  /** The face detector's ONNX graph (weights/manifest.json `detectors`), when the build ships one. */
+  detector?: { file: string; onnx: Asset };
   build: BuildInfo;
 }
 
@@ -206,7 +209,11 @@ export function createServer(assets: ServerAssets): { fetch(req: Request): Promi
         await stat(assets.base, assets.ortWasm, "ort-wasm-simd-threaded.wasm");
       }
       const store = await KvStore.open(c.dataDir ? `${c.dataDir.replace(/\/$/, "")}/gallery.kv` : undefined);
-      return { models, store, apiKeys: c.apiKeys, options: appOptionsFromEnv(env) };
+      const det = assets.detector;
+      const faceDetector = det
+        ? edgeDetector(engine, () => read(assets.base, det.onnx, `detector ${det.file}`))
+        : undefined;
+      return { models, store, apiKeys: c.apiKeys, options: { ...appOptionsFromEnv(env), faceDetector } };
     },
     health: () => ({
       target: "deno",
