@@ -9,11 +9,14 @@
  *   ({@link createSession}).
  * - Serve the face-recognition HTTP API on Deno or Cloudflare Workers ({@link createApp}).
  *
- * @example
+ * @example Embed a (random) 96×96 image with the shipped int8 demo face model (run from the repo root)
  * ```ts
  * import { createSessionFromBundle, randn } from "./mod.ts";
- * const session = await createSessionFromBundle(await Deno.readFile("weights/face-demo.int8.safetensors"));
+ * const bytes = await Deno.readFile("weights/face-synthetic-demo.int8.safetensors");
+ * const session = await createSessionFromBundle(bytes, { backend: "wasm" });
  * const y = await session.run(randn([1, 3, 96, 96], 0));
+ * console.log(session.backend, y.shape); // wasm [ 1, 128 ]
+ * await session.dispose();
  * ```
  * @module
  */
@@ -134,6 +137,7 @@ export * as onnx from "./src/onnx/mod.ts";
 
 /** The platform-neutral face-recognition app and its parts (models, stores, images). */
 export {
+  type App,
   type AppEnv,
   type AppOptions,
   type ClassifierModel,
@@ -152,6 +156,7 @@ export {
   type LogEntry,
   type ManifestEntry,
   MemoryStore,
+  type NewCollection,
   type NewFace,
   type PlaygroundHandler,
   type Preprocess,

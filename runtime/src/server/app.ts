@@ -104,6 +104,18 @@ export type HonoApp = OpenAPIHono;
 /** Hono context variables of the app: the request id and the caller's API-key fingerprint. */
 export type AppEnv = { Variables: { requestId: string; keyFp?: string } };
 
+/**
+ * The app {@link createApp} returns (an `OpenAPIHono` with {@link AppEnv}), as callers use it: hand
+ * `app.fetch` to `Deno.serve` or export it as a Worker's `fetch`; `app.request` runs a request in process.
+ * Routes are added through {@link AppOptions.extraRoutes}, which gets the full Hono app.
+ */
+export interface App {
+  /** Answer one request (`Deno.serve` handler, Workers `fetch(request, env, ctx)`). */
+  fetch(request: Request, env?: unknown, executionCtx?: unknown): Response | Promise<Response>;
+  /** Answer a request given as a path (resolved against `http://localhost`), URL or Request; for tests. */
+  request(input: RequestInfo | URL, init?: RequestInit): Response | Promise<Response>;
+}
+
 const enc = new TextEncoder();
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 const sha256 = async (s: string) => new Uint8Array(await crypto.subtle.digest("SHA-256", enc.encode(s)));
@@ -188,7 +200,7 @@ function collectionJson(c: CollectionRecord) {
  * and under `/v1` (Bearer key): models, faces/embed, faces/compare, collections CRUD, enrol, list,
  * delete, search, classify. See docs/api.md for the contract.
  */
-export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
+export function createApp(options: AppOptions): App {
   const faceModels = options.faceModels ?? [];
   const classifiers = options.classifiers ?? [];
   const names = [...faceModels, ...classifiers].map((m) => m.name);

@@ -4,6 +4,7 @@
  * @module
  */
 export {
+  type App,
   type AppEnv,
   type AppOptions,
   createApp,
@@ -52,5 +53,6 @@ export type {
   FacePage,
   FaceRecord,
   GalleryStore,
+  NewCollection,
   NewFace,
 } from "./store/types.ts";
