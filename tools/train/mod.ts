@@ -1,6 +1,7 @@
 /**
  * Training with TensorFlow.js: the IR-driven training graph, optimiser/losses, datasets,
- * evaluation metrics and presets. (`deno task train|eval|ablation|data:faces` are the CLIs.)
+ * evaluation metrics, presets and the training loop ({@link fit}). (`deno task train|eval|ablation|data:faces`
+ * are the CLIs.)
  */
 export { type BackendName, initBackend, values } from "./backend.ts";
 export { BN_MOMENTUM, type BNUpdate, TrainGraph } from "./graph.ts";
@@ -9,6 +10,7 @@ export { AMSoftmax, cosineLR, crossEntropy, type LossFn, predictBatch, SGD, trai
 export { channelStats, type Dataset, loadDataset } from "./data.ts";
 export { type Predict, predictSet, top1, type Verification, verification } from "./evaluate.ts";
 export { getPreset, type Preset, TRAIN_PRESETS } from "./presets.ts";
+export { fit, type FitOptions, type FitProgress, type FitResult } from "./fit.ts";
 export { curvesSvg, type Pt } from "./curves.ts";
 export {
   FASHION_MNIST_CLASSES,
