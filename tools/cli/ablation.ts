@@ -10,7 +10,7 @@ import { buildModel, paramSpecs } from "../../runtime/src/arch/mod.ts";
 import { CLASSIFIER_VARIANTS } from "../../runtime/src/arch/kit.ts";
 import { InvalidArgumentError } from "../../runtime/src/errors.ts";
 import { numel } from "../../runtime/src/tensor.ts";
-import type { BackendName } from "../train/backend.ts";
+import type { BackendName } from "../train/tfjs_backend.ts";
 import { fit } from "../train/fit.ts";
 import { TRAIN_PRESETS } from "../train/presets.ts";
 import { main, parseCli } from "./_cli.ts";

@@ -8,7 +8,7 @@
  */
 import cliProgress from "cli-progress";
 import { InvalidArgumentError } from "../../runtime/src/errors.ts";
-import type { BackendName } from "../train/backend.ts";
+import type { BackendName } from "../train/tfjs_backend.ts";
 import { fit } from "../train/fit.ts";
 import { TRAIN_PRESETS } from "../train/presets.ts";
 import { main, parseCli } from "./_cli.ts";

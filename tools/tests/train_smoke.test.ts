@@ -13,8 +13,8 @@ import { readSafetensors } from "../../runtime/src/io/safetensors.ts";
 import { preprocess } from "../../runtime/src/preprocess.ts";
 import { forward } from "../../runtime/src/reference.ts";
 import { f32, maxAbsDiff } from "../../runtime/src/tensor.ts";
-import { initBackend } from "../train/backend.ts";
-import { TrainGraph } from "../train/graph.ts";
+import { initBackend } from "../train/tfjs_backend.ts";
+import { TrainGraph } from "../train/tfjs_graph.ts";
 import { fit, type FitOptions } from "../train/fit.ts";
 import { InvalidArgumentError } from "../../runtime/src/errors.ts";
 

@@ -11,11 +11,11 @@ import { readSafetensors, writeSafetensors } from "../../runtime/src/io/safetens
 import { rng } from "../../runtime/src/random.ts";
 import type { StateDict } from "../../runtime/src/tensor.ts";
 import { makeBatch, permutation } from "../data/augment.ts";
-import { type BackendName, initBackend, webgpuNote } from "./backend.ts";
+import { type BackendName, initBackend, webgpuNote } from "./tfjs_backend.ts";
 import { curvesSvg, type Pt } from "./curves.ts";
-import { type Dataset, loadDataset } from "./data.ts";
+import { type Dataset, loadDataset } from "./datasets.ts";
 import { predictSet, top1, verification } from "./evaluate.ts";
-import { TrainGraph } from "./graph.ts";
+import { TrainGraph } from "./tfjs_graph.ts";
 import { getPreset, type Preset } from "./presets.ts";
 import { AMSoftmax, cosineLR, crossEntropy, type LossFn, predictBatch, SGD, trainStep } from "./trainer.ts";
 
@@ -25,7 +25,7 @@ export interface FitOptions {
   preset: string;
   /** Checkpoint path; `<out>.log.jsonl`, `<out>.curves.svg`, `<out>.resume.safetensors` go beside it. */
   out: string;
-  /** Dataset spec (see data.ts); default the preset's. */
+  /** Dataset spec (see datasets.ts); default the preset's. */
   dataset?: string;
   epochs?: number;
   /** Wall-clock budget: the cosine schedule is compressed to end within it. */
