@@ -38,14 +38,20 @@ export interface BNAffine {
 }
 
 /**
- * Conv+BN → Conv (the BN after a conv or linear, over its output channels): W'[o] = W[o]·t[o],
- * bias' = b. `W` is laid out output-channel first (O, …). The onnx graph uses it too.
+ * Conv+BN → Conv (a BN or per-channel affine after a conv or linear, over its output channels):
+ * W'[o] = W[o]·t[o], bias' = b (or, when the conv has a bias c, c[o]·t[o] + b[o]). `W` is laid out
+ * output-channel first (O, …). The onnx graph uses it too.
  */
-export function fuseBNIntoConv(W: Float32Array, bn: BNAffine): { W: Float32Array; bias: Float32Array } {
+export function fuseBNIntoConv(
+  W: Float32Array,
+  bn: BNAffine,
+  convBias?: Float32Array,
+): { W: Float32Array; bias: Float32Array } {
   const per = W.length / bn.t.length;
   const Wf = new Float32Array(W.length);
   for (let i = 0; i < W.length; i++) Wf[i] = W[i] * bn.t[Math.floor(i / per)];
-  return { W: Wf, bias: bn.b };
+  if (!convBias) return { W: Wf, bias: bn.b };
+  return { W: Wf, bias: bn.b.map((b, o) => convBias[o] * bn.t[o] + b) };
 }
 
 /**
