@@ -8,7 +8,8 @@ import { createSession, ortWasmMemoryBytes } from "../../runtime/src/backends/mo
 import { maxAbsDiff } from "../../runtime/src/tensor.ts";
 
 Deno.test("runtime wasm: ortWasm.module is instantiated instead of ORT's own file", async () => {
-  const file = new URL("../node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm", import.meta.url);
+  // The package's own dist/ folder, wherever the resolver put it (no node_modules path assumed).
+  const file = new URL("ort-wasm-simd-threaded.wasm", import.meta.resolve("onnxruntime-web"));
   const module = await WebAssembly.compile(await Deno.readFile(file));
   const desc = buildModel("RepMLPBlock", {
     in_channels: 8,

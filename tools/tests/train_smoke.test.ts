@@ -84,6 +84,16 @@ Deno.test("smoke training on Fashion-MNIST (wasm): loss falls, converts, resumes
       assert.equal(ev.filter((e) => e.event === "step").at(-1).step, 70);
     });
 
+    await t.step("an aborted run stops before its next step with a resumable checkpoint", async () => {
+      const r = await train(out, { maxSteps: 80, resume: true, signal: AbortSignal.abort() });
+      assert.equal(r.finished, false);
+      assert.equal(r.step, 70);
+      const ev = events(await Deno.readTextFile(`${out}.log.jsonl`));
+      assert.equal(ev.at(-1).event, "interrupted");
+      const resume = readSafetensors(await Deno.readFile(`${out}.resume.safetensors`));
+      assert.equal(JSON.parse(resume.metadata.repmlp_edge_resume).step, 70);
+    });
+
     await t.step(
       "bad input: missing resume file; the CLI: unknown preset → message and exit code",
       async () => {

@@ -148,124 +148,190 @@ async function startingPoint(o: FitOptions, datasetSpec: string, desc: ModelDesc
 
 /** Train a preset (see {@link FitOptions}); resolves when the schedule ends or the signal stopped it. */
 export async function fit(o: FitOptions): Promise<FitResult> {
-  const say = o.log ?? ((l: string) => console.log(l));
-  const preset = getPreset(o.preset);
-  const datasetSpec = o.dataset ?? preset.dataset;
-  const epochs = o.epochs ?? preset.epochs, batch = o.batch ?? preset.batch, baseLr = o.lr ?? preset.lr;
-  const seed = o.seed ?? 0, ckptEvery = o.checkpointSeconds ?? 300, maxSeconds = o.maxSeconds;
-  const out = o.out, logPath = `${out}.log.jsonl`;
-
-  const backend = await initBackend(o.backend ?? "auto");
-  if ((o.backend ?? "auto") === "auto" && webgpuNote) say(`note     ${webgpuNote}`);
-  const data = await loadDataset(datasetSpec, { seed, task: preset.task });
-  const { train, test } = data;
-  const embed = preset.task === "embed";
-  const { desc, kwargs } = describe(preset, data, o.kwargs);
-  const { state, startSD, resumeSD } = await startingPoint(o, datasetSpec, desc);
-
-  const graph = new TrainGraph(desc, startSD, seed);
-  const opt = new SGD(0.9, preset.weightDecay);
-  const head = embed
-    ? new AMSoftmax(data.classes.length, Number(kwargs.embedding_dim ?? 128), 30, 0.35, seed)
-    : null;
-  if (resumeSD) {
-    opt.load(graph, resumeSD);
-    const hw = resumeSD.get("amsoftmax.weight");
-    if (head && hw) head.weight.assign(tf.tensor(hw.data as Float32Array, head.weight.shape));
-  }
-  const extra = head ? [head.weight] : [];
-  const loss: LossFn = head ? (x, y) => head.loss(x, y) : (x, y) => crossEntropy(x, y, preset.labelSmoothing);
-
-  const stepsPerEpoch = Math.floor(train.n / batch);
-  if (stepsPerEpoch < 1) {
-    throw new InvalidArgumentError(`the dataset has ${train.n} training images, fewer than --batch ${batch}`);
-  }
-  const totalSteps = Math.min(epochs * stepsPerEpoch, o.maxSteps ?? Infinity);
-  // Short runs (smoke tests, --max-steps) get a proportionally short warm-up.
-  const warmup = Math.min(preset.warmupSteps, Math.ceil(totalSteps / 10));
-  const nParams = [...graph.vars.values()].reduce((a, v) => a + v.size, 0);
-  const header = {
-    event: "start",
-    time: new Date().toISOString(),
-    preset: o.preset,
-    arch: desc.arch,
-    kwargs: desc.kwargs,
-    params_train: nParams,
-    dataset: datasetSpec,
-    train_images: train.n,
-    test_images: test?.n ?? 0,
-    backend,
-    batch,
-    lr: baseLr,
-    epochs,
-    max_seconds: maxSeconds ?? null,
-    max_steps: o.maxSteps ?? null,
-    resumed_at_step: state.step,
-    init: o.init ?? null,
-  };
-  await Deno.writeTextFile(logPath, JSON.stringify(header) + "\n", { append: !!o.resume });
-  const log = (e: Record<string, unknown>) =>
-    Deno.writeTextFile(logPath, JSON.stringify(e) + "\n", { append: true });
-  say(
-    `train    ${o.preset}: ${desc.arch} (${
-      (nParams / 1e6).toFixed(2)
-    } M train-time params) on ${datasetSpec} ` +
-      `(${train.n} images), backend ${backend}, batch ${batch}, ${epochs} epochs${
-        maxSeconds ? `, ≤ ${maxSeconds} s` : ""
-      }${state.step ? `, resuming at step ${state.step}` : ""}`,
-  );
-
-  const meta = (metrics: Record<string, unknown>) => ({
-    repmlp_edge_model: JSON.stringify({ arch: desc.arch, kwargs: desc.kwargs, input: desc.input }),
-    repmlp_edge_meta: JSON.stringify({
-      task: embed ? "face-embedding" : "classification",
-      ...(embed ? { note: "synthetic-identity demo: trained only on procedurally generated faces" } : {}),
-      preprocess: { layout: "NCHW", input: desc.input, mean: data.mean, std: data.std },
-      ...(embed ? {} : { labels: data.classes }),
-      training: {
-        preset: o.preset,
-        dataset: datasetSpec,
-        epochs,
-        batch,
-        lr: baseLr,
-        backend,
-        steps: state.step,
-        seconds: Math.round(state.elapsed),
-        ...(o.init ? { init: o.init.split("/").pop() } : {}),
-        ...metrics,
-      },
-    }),
-  });
-
-  let lastMetrics: Record<string, number> = {};
-  /** Checkpoint, resume file and curves, each written to a temp file then renamed. */
-  async function save(final = false) {
-    await Deno.writeFile(`${out}.tmp`, writeSafetensors(await graph.stateDict(), meta(lastMetrics)));
-    await Deno.rename(`${out}.tmp`, out);
-    const rs = await opt.state(graph);
-    if (head) {
-      const data = new Float32Array(await head.weight.data());
-      rs.set("amsoftmax.weight", { dtype: "float32", shape: head.weight.shape, data });
+  const run = await FitRun.start(o);
+  try {
+    while (run.state.epoch < run.epochs) {
+      if (!await run.trainEpoch()) break;
+      await run.endEpoch();
     }
-    const resumePath = `${out}.resume.safetensors`;
-    await Deno.writeFile(
-      `${resumePath}.tmp`,
-      writeSafetensors(rs, { repmlp_edge_resume: JSON.stringify(state) }),
-    );
-    await Deno.rename(`${resumePath}.tmp`, resumePath);
-    const series = Object.entries(state.metrics).map(([name, pts]) => ({ name, pts }));
-    await Deno.writeTextFile(
-      `${out}.curves.svg`,
-      curvesSvg(`${o.preset} on ${datasetSpec} (${backend})`, state.loss, series),
-    );
-    if (final) say(`saved    ${out} (+ .log.jsonl, .curves.svg, .resume.safetensors)`);
+    return await run.finish();
+  } finally {
+    run.dispose();
+  }
+}
+
+/** One training run: model, optimiser, schedule and progress (what the resume file holds). */
+class FitRun {
+  readonly say: (line: string) => void;
+  readonly datasetSpec: string;
+  readonly epochs: number;
+  readonly batch: number;
+  readonly baseLr: number;
+  readonly seed: number;
+  readonly stepsPerEpoch: number;
+  readonly totalSteps: number;
+  readonly warmup: number;
+  readonly extra: tf.Variable[];
+  readonly loss: LossFn;
+  readonly t0: number;
+  lastSave = performance.now();
+  lastMetrics: Record<string, number> = {};
+  running = 0;
+
+  private constructor(
+    readonly o: FitOptions,
+    readonly preset: Preset,
+    readonly data: Dataset,
+    readonly desc: ModelDesc,
+    readonly backend: "webgpu" | "wasm" | "cpu",
+    readonly state: ResumeState,
+    readonly graph: TrainGraph,
+    readonly opt: SGD,
+    readonly head: AMSoftmax | null,
+  ) {
+    this.say = o.log ?? ((l: string) => console.log(l));
+    this.datasetSpec = o.dataset ?? preset.dataset;
+    this.epochs = o.epochs ?? preset.epochs;
+    this.batch = o.batch ?? preset.batch;
+    this.baseLr = o.lr ?? preset.lr;
+    this.seed = o.seed ?? 0;
+    this.extra = head ? [head.weight] : [];
+    this.loss = head ? (x, y) => head.loss(x, y) : (x, y) => crossEntropy(x, y, preset.labelSmoothing);
+    this.stepsPerEpoch = Math.floor(data.train.n / this.batch);
+    if (this.stepsPerEpoch < 1) {
+      throw new InvalidArgumentError(
+        `the dataset has ${data.train.n} training images, fewer than --batch ${this.batch}`,
+      );
+    }
+    this.totalSteps = Math.min(this.epochs * this.stepsPerEpoch, o.maxSteps ?? Infinity);
+    // Short runs (smoke tests, --max-steps) get a proportionally short warm-up.
+    this.warmup = Math.min(preset.warmupSteps, Math.ceil(this.totalSteps / 10));
+    this.t0 = performance.now() - state.elapsed * 1000;
   }
 
-  async function evaluate(): Promise<Record<string, number>> {
+  /** Backend, dataset, model and starting point; writes the log header. */
+  static async start(o: FitOptions): Promise<FitRun> {
+    const say = o.log ?? ((l: string) => console.log(l));
+    const preset = getPreset(o.preset);
+    const datasetSpec = o.dataset ?? preset.dataset, seed = o.seed ?? 0;
+    const backend = await initBackend(o.backend ?? "auto");
+    if ((o.backend ?? "auto") === "auto" && webgpuNote) say(`note     ${webgpuNote}`);
+    const data = await loadDataset(datasetSpec, { seed, task: preset.task });
+    const { desc, kwargs } = describe(preset, data, o.kwargs);
+    const { state, startSD, resumeSD } = await startingPoint(o, datasetSpec, desc);
+    const graph = new TrainGraph(desc, startSD, seed);
+    const opt = new SGD(0.9, preset.weightDecay);
+    const head = preset.task === "embed"
+      ? new AMSoftmax(data.classes.length, Number(kwargs.embedding_dim ?? 128), 30, 0.35, seed)
+      : null;
+    if (resumeSD) {
+      opt.load(graph, resumeSD);
+      const hw = resumeSD.get("amsoftmax.weight");
+      if (head && hw) head.weight.assign(tf.tensor(hw.data as Float32Array, head.weight.shape));
+    }
+    const run = new FitRun(o, preset, data, desc, backend, state, graph, opt, head);
+    await run.writeHeader();
+    return run;
+  }
+
+  dispose() {
+    this.graph.dispose();
+    this.opt.dispose();
+  }
+
+  log(e: Record<string, unknown>): Promise<void> {
+    return Deno.writeTextFile(`${this.o.out}.log.jsonl`, JSON.stringify(e) + "\n", { append: true });
+  }
+
+  async writeHeader() {
+    const { o, desc, data, state } = this;
+    const nParams = [...this.graph.vars.values()].reduce((a, v) => a + v.size, 0);
+    const header = {
+      event: "start",
+      time: new Date().toISOString(),
+      preset: o.preset,
+      arch: desc.arch,
+      kwargs: desc.kwargs,
+      params_train: nParams,
+      dataset: this.datasetSpec,
+      train_images: data.train.n,
+      test_images: data.test?.n ?? 0,
+      backend: this.backend,
+      batch: this.batch,
+      lr: this.baseLr,
+      epochs: this.epochs,
+      max_seconds: o.maxSeconds ?? null,
+      max_steps: o.maxSteps ?? null,
+      resumed_at_step: state.step,
+      init: o.init ?? null,
+    };
+    await Deno.writeTextFile(`${o.out}.log.jsonl`, JSON.stringify(header) + "\n", { append: !!o.resume });
+    this.say(
+      `train    ${o.preset}: ${desc.arch} (${
+        (nParams / 1e6).toFixed(2)
+      } M train-time params) on ${this.datasetSpec} ` +
+        `(${data.train.n} images), backend ${this.backend}, batch ${this.batch}, ${this.epochs} epochs${
+          o.maxSeconds ? `, ≤ ${o.maxSeconds} s` : ""
+        }${state.step ? `, resuming at step ${state.step}` : ""}`,
+    );
+  }
+
+  /** Bundle-ready metadata: architecture record, preprocessing, labels, training summary. */
+  meta(): Record<string, string> {
+    const { o, desc, data, state } = this, embed = this.preset.task === "embed";
+    return {
+      repmlp_edge_model: JSON.stringify({ arch: desc.arch, kwargs: desc.kwargs, input: desc.input }),
+      repmlp_edge_meta: JSON.stringify({
+        task: embed ? "face-embedding" : "classification",
+        ...(embed ? { note: "synthetic-identity demo: trained only on procedurally generated faces" } : {}),
+        preprocess: { layout: "NCHW", input: desc.input, mean: data.mean, std: data.std },
+        ...(embed ? {} : { labels: data.classes }),
+        training: {
+          preset: o.preset,
+          dataset: this.datasetSpec,
+          epochs: this.epochs,
+          batch: this.batch,
+          lr: this.baseLr,
+          backend: this.backend,
+          steps: state.step,
+          seconds: Math.round(state.elapsed),
+          ...(o.init ? { init: o.init.split("/").pop() } : {}),
+          ...this.lastMetrics,
+        },
+      }),
+    };
+  }
+
+  /** Checkpoint, resume file and curves, each written to a temp file then renamed. */
+  async save(final = false) {
+    const { out } = this.o, resumePath = `${out}.resume.safetensors`;
+    await Deno.writeFile(`${out}.tmp`, writeSafetensors(await this.graph.stateDict(), this.meta()));
+    await Deno.rename(`${out}.tmp`, out);
+    const rs = await this.opt.state(this.graph);
+    if (this.head) {
+      const w = this.head.weight;
+      rs.set("amsoftmax.weight", {
+        dtype: "float32",
+        shape: w.shape,
+        data: new Float32Array(await w.data()),
+      });
+    }
+    const resume = writeSafetensors(rs, { repmlp_edge_resume: JSON.stringify(this.state) });
+    await Deno.writeFile(`${resumePath}.tmp`, resume);
+    await Deno.rename(`${resumePath}.tmp`, resumePath);
+    const series = Object.entries(this.state.metrics).map(([name, pts]) => ({ name, pts }));
+    const title = `${this.o.preset} on ${this.datasetSpec} (${this.backend})`;
+    await Deno.writeTextFile(`${out}.curves.svg`, curvesSvg(title, this.state.loss, series));
+    if (final) this.say(`saved    ${out} (+ .log.jsonl, .curves.svg, .resume.safetensors)`);
+  }
+
+  /** Test top-1 (classifiers) or verification metrics (embeddings) on the held-out split. */
+  async evaluate(): Promise<Record<string, number>> {
+    const test = this.data.test;
     if (!test) return {};
-    const predict = (x: Float32Array, shape: number[]) => predictBatch(graph, x, shape);
-    const { out: y, dim } = await predictSet(test, predict, data, 256);
-    if (!embed) return { test_top1: top1(y, dim, test.labels) };
+    const predict = (x: Float32Array, shape: number[]) => predictBatch(this.graph, x, shape);
+    const { out: y, dim } = await predictSet(test, predict, this.data, 256);
+    if (this.preset.task !== "embed") return { test_top1: top1(y, dim, test.labels) };
     const v = verification(y, dim, test.labels);
     return {
       auc: v.auc,
@@ -276,107 +342,117 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     };
   }
 
-  const t0 = performance.now() - state.elapsed * 1000;
-  let lastSave = performance.now();
-  const progress = () => {
-    const byStep = state.step / totalSteps;
-    return maxSeconds ? Math.max(byStep, state.elapsed / maxSeconds) : byStep;
-  };
-  const [C, H, W] = [train.c, train.h, train.w];
-  const aug = { pad: preset.pad, flip: preset.flip, mean: data.mean, std: data.std };
-  let running = 0;
-  try {
-    outer: while (state.epoch < epochs) {
-      const perm = permutation(train.n, rng(seed * 7919 + state.epoch));
-      const r = rng(seed * 104729 + state.epoch * 31 + state.stepInEpoch);
-      o.onProgress?.({
-        kind: "epoch-start",
-        epoch: state.epoch,
-        epochs,
-        stepInEpoch: state.stepInEpoch,
-        stepsPerEpoch,
-      });
-      let winStart = performance.now(), winImgs = 0;
-      for (; state.stepInEpoch < stepsPerEpoch; state.stepInEpoch++) {
-        if (o.signal?.aborted || progress() >= 1) break outer;
-        const lr = maxSeconds
-          ? cosineLR(Math.floor(progress() * totalSteps), totalSteps, baseLr, warmup)
-          : cosineLR(state.step, totalSteps, baseLr, warmup);
-        const idx = perm.subarray(state.stepInEpoch * batch, (state.stepInEpoch + 1) * batch);
-        const { x, y } = makeBatch(train, idx, aug, r);
-        const res = await trainStep(graph, opt, extra, x, [batch, C, H, W], y, loss, lr);
-        if (!Number.isFinite(res.loss)) {
-          throw new InvalidArgumentError(`loss became ${res.loss} at step ${state.step}`, "lower --lr");
-        }
-        state.step++;
-        state.elapsed = (performance.now() - t0) / 1000;
-        running = running ? 0.98 * running + 0.02 * res.loss : res.loss;
-        winImgs += batch;
-        const ips = winImgs / ((performance.now() - winStart) / 1000);
-        if (state.step % 10 === 0) {
-          state.loss.push({ x: state.epoch + state.stepInEpoch / stepsPerEpoch, y: res.loss });
-          await log({
-            event: "step",
-            step: state.step,
-            epoch: state.epoch,
-            loss: res.loss,
-            lr,
-            ips: +ips.toFixed(1),
-          });
-        }
-        if (o.onProgress) {
-          o.onProgress({ kind: "step", stepInEpoch: state.stepInEpoch + 1, loss: running, ips, lr });
-        } else if (state.step % 50 === 0) {
-          say(
-            `epoch ${state.epoch + 1}/${epochs} step ${state.stepInEpoch + 1}/${stepsPerEpoch} loss ${
-              running.toFixed(4)
-            } ${ips.toFixed(0)} img/s lr ${lr.toFixed(4)} elapsed ${state.elapsed.toFixed(0)} s`,
-          );
-        }
-        if (performance.now() - winStart > 30000) winStart = performance.now(), winImgs = 0;
-        if ((performance.now() - lastSave) / 1000 > ckptEvery) {
-          state.stepInEpoch++; // this step is done
-          await save();
-          state.stepInEpoch--;
-          lastSave = performance.now();
-        }
+  /** Fraction of the budget used: steps, or wall time when --max-seconds is set. */
+  progress(): number {
+    const byStep = this.state.step / this.totalSteps, maxSeconds = this.o.maxSeconds;
+    return maxSeconds ? Math.max(byStep, this.state.elapsed / maxSeconds) : byStep;
+  }
+
+  /** The rest of the current epoch; false when the budget ended or the signal stopped it. */
+  async trainEpoch(): Promise<boolean> {
+    const { o, state, data, batch, stepsPerEpoch, seed } = this, train = data.train;
+    const perm = permutation(train.n, rng(seed * 7919 + state.epoch));
+    const r = rng(seed * 104729 + state.epoch * 31 + state.stepInEpoch);
+    const aug = { pad: this.preset.pad, flip: this.preset.flip, mean: data.mean, std: data.std };
+    o.onProgress?.({
+      kind: "epoch-start",
+      epoch: state.epoch,
+      epochs: this.epochs,
+      stepInEpoch: state.stepInEpoch,
+      stepsPerEpoch,
+    });
+    let winStart = performance.now(), winImgs = 0;
+    for (; state.stepInEpoch < stepsPerEpoch; state.stepInEpoch++) {
+      if (o.signal?.aborted || this.progress() >= 1) return false;
+      const lr = o.maxSeconds
+        ? cosineLR(Math.floor(this.progress() * this.totalSteps), this.totalSteps, this.baseLr, this.warmup)
+        : cosineLR(state.step, this.totalSteps, this.baseLr, this.warmup);
+      const idx = perm.subarray(state.stepInEpoch * batch, (state.stepInEpoch + 1) * batch);
+      const { x, y } = makeBatch(train, idx, aug, r);
+      const shape = [batch, train.c, train.h, train.w];
+      const res = await trainStep(this.graph, this.opt, this.extra, x, shape, y, this.loss, lr);
+      if (!Number.isFinite(res.loss)) {
+        throw new InvalidArgumentError(`loss became ${res.loss} at step ${state.step}`, "lower --lr");
       }
-      o.onProgress?.({ kind: "epoch-end" });
-      const m = await evaluate();
-      lastMetrics = m;
-      for (const [k, v] of Object.entries(m)) {
-        if (k === "threshold") continue;
-        (state.metrics[k] ??= []).push({ x: state.epoch + 1, y: v });
+      state.step++;
+      state.elapsed = (performance.now() - this.t0) / 1000;
+      this.running = this.running ? 0.98 * this.running + 0.02 * res.loss : res.loss;
+      winImgs += batch;
+      const ips = winImgs / ((performance.now() - winStart) / 1000);
+      await this.report(res.loss, lr, ips);
+      if (performance.now() - winStart > 30000) winStart = performance.now(), winImgs = 0;
+      if ((performance.now() - this.lastSave) / 1000 > (o.checkpointSeconds ?? 300)) {
+        state.stepInEpoch++; // this step is done
+        await this.save();
+        state.stepInEpoch--;
+        this.lastSave = performance.now();
       }
-      await log({ event: "epoch", epoch: state.epoch + 1, step: state.step, elapsed: state.elapsed, ...m });
-      say(
-        `epoch ${state.epoch + 1}/${epochs} done in ${state.elapsed.toFixed(0)} s: loss ${
-          running.toFixed(4)
-        } ${Object.entries(m).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(" ")}`,
+    }
+    return true;
+  }
+
+  /** Per-step log line (every 10 steps), curve point, and progress (bar or every-50-steps line). */
+  async report(loss: number, lr: number, ips: number) {
+    const { state, stepsPerEpoch } = this;
+    if (state.step % 10 === 0) {
+      state.loss.push({ x: state.epoch + state.stepInEpoch / stepsPerEpoch, y: loss });
+      await this.log({ event: "step", step: state.step, epoch: state.epoch, loss, lr, ips: +ips.toFixed(1) });
+    }
+    if (this.o.onProgress) {
+      this.o.onProgress({ kind: "step", stepInEpoch: state.stepInEpoch + 1, loss: this.running, ips, lr });
+    } else if (state.step % 50 === 0) {
+      this.say(
+        `epoch ${state.epoch + 1}/${this.epochs} step ${state.stepInEpoch + 1}/${stepsPerEpoch} loss ${
+          this.running.toFixed(4)
+        } ${ips.toFixed(0)} img/s lr ${lr.toFixed(4)} elapsed ${state.elapsed.toFixed(0)} s`,
       );
-      state.epoch++;
-      state.stepInEpoch = 0;
-      await save();
-      lastSave = performance.now();
     }
-    o.onProgress?.({ kind: "epoch-end" });
-    const finished = state.epoch >= epochs || progress() >= 1;
-    if (finished && state.epoch < epochs) {
-      // Time budget ended inside an epoch: evaluate what we have.
-      lastMetrics = await evaluate();
-      await log({ event: "final_eval", step: state.step, ...lastMetrics });
-      say(`final    ${Object.entries(lastMetrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(" ")}`);
+  }
+
+  /** Evaluate, log and save at the end of an epoch. */
+  async endEpoch() {
+    const { state } = this;
+    this.o.onProgress?.({ kind: "epoch-end" });
+    const m = await this.evaluate();
+    this.lastMetrics = m;
+    for (const [k, v] of Object.entries(m)) {
+      if (k === "threshold") continue;
+      (state.metrics[k] ??= []).push({ x: state.epoch + 1, y: v });
     }
-    await save(true);
-    await log({
-      event: finished ? "done" : "interrupted",
+    await this.log({
+      event: "epoch",
+      epoch: state.epoch + 1,
       step: state.step,
       elapsed: state.elapsed,
-      ...lastMetrics,
+      ...m,
     });
-    return { desc, backend, step: state.step, epoch: state.epoch, finished, metrics: lastMetrics };
-  } finally {
-    graph.dispose();
-    opt.dispose();
+    this.say(
+      `epoch ${state.epoch + 1}/${this.epochs} done in ${state.elapsed.toFixed(0)} s: loss ${
+        this.running.toFixed(4)
+      } ${Object.entries(m).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(" ")}`,
+    );
+    state.epoch++;
+    state.stepInEpoch = 0;
+    await this.save();
+    this.lastSave = performance.now();
+  }
+
+  /** Final evaluation when the budget ended inside an epoch, final save, done/interrupted record. */
+  async finish(): Promise<FitResult> {
+    const { state } = this;
+    this.o.onProgress?.({ kind: "epoch-end" });
+    const finished = state.epoch >= this.epochs || this.progress() >= 1;
+    if (finished && state.epoch < this.epochs) {
+      this.lastMetrics = await this.evaluate();
+      await this.log({ event: "final_eval", step: state.step, ...this.lastMetrics });
+      this.say(
+        `final    ${Object.entries(this.lastMetrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(" ")}`,
+      );
+    }
+    await this.save(true);
+    const event = finished ? "done" : "interrupted";
+    await this.log({ event, step: state.step, elapsed: state.elapsed, ...this.lastMetrics });
+    const { desc, backend, lastMetrics: metrics } = this;
+    return { desc, backend, step: state.step, epoch: state.epoch, finished, metrics };
   }
 }
