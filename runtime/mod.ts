@@ -41,6 +41,7 @@ export {
   ArchMismatchError,
   CorruptFileError,
   type ErrorCode,
+  InputSizeError,
   IntegrityError,
   InvalidArgumentError,
   InvalidInputError,
@@ -56,6 +57,7 @@ export {
   archNames,
   type BNLayer,
   buildModel,
+  type Built,
   type ConvBNLayer,
   type ConvLayer,
   type FlattenLayer,
@@ -75,6 +77,9 @@ export {
   type ResidualLayer,
   type SeqLayer,
 } from "./src/arch/mod.ts";
+
+/** Which input sizes a model takes (RepMLPNet: any size whose stage maps divide into the partitions). */
+export { acceptsAnyHW, checkInputHW, type SizeProblem, sizeProblems } from "./src/arch/shapes.ts";
 
 /** Kwargs inference from checkpoint shapes, and cross-checking of user kwargs. */
 export { inferKwargs, resolveKwargs } from "./src/arch/infer.ts";
@@ -137,7 +142,6 @@ export * as onnx from "./src/onnx/mod.ts";
 
 /** The platform-neutral face-recognition app and its parts (models, stores, images). */
 export {
-  type App,
   type AppEnv,
   type AppOptions,
   type ClassifierModel,
@@ -152,6 +156,8 @@ export {
   type ForwardFn,
   type GalleryStore,
   type HonoApp,
+  type HttpApp,
+  type IdempotencyRecord,
   type LoadedServedModel,
   type LogEntry,
   type ManifestEntry,
