@@ -6,10 +6,10 @@ import { randn, randomStateDict } from "../../runtime/src/random.ts";
 import { forward } from "../../runtime/src/reference.ts";
 import { createSession, ortWasmMemoryBytes } from "../../runtime/src/backends/mod.ts";
 import { maxAbsDiff } from "../../runtime/src/tensor.ts";
+import { ortWasmPath } from "../build/ort.ts";
 
 Deno.test("runtime wasm: ortWasm.module is instantiated instead of ORT's own file", async () => {
-  // The package's own dist/ folder, wherever the resolver put it (no node_modules path assumed).
-  const file = new URL("ort-wasm-simd-threaded.wasm", import.meta.resolve("onnxruntime-web"));
+  const file = ortWasmPath(); // through the package resolution, not a node_modules path
   const module = await WebAssembly.compile(await Deno.readFile(file));
   const desc = buildModel("RepMLPBlock", {
     in_channels: 8,
