@@ -154,6 +154,7 @@ const stat = (v: number[]) => {
     ok.length < v.length ? `, ${v.length - ok.length} not re-found` : ""
   })`;
 };
+console.log(`landmarks: ${REFINE ? "detector + refinement pass (FaceDetector.refine)" : "detector only"}`);
 console.log(
   "Embedding distance of the same face, original photo vs transformed (face-api 128-d, Euclidean):",
 );
