@@ -5,7 +5,14 @@
  */
 import { buildModel } from "./arch/registry.ts";
 import "./arch/kit.ts"; // registers the kit's own trainable architectures (checkpoints of `deno task train`)
-import { FACE_API_ARCH, faceApiPreprocess, faceApiStateDict, isFaceApiRecognition } from "./arch/faceapi.ts";
+import {
+  DLIB_CHIP_PADDING,
+  dlibChipTemplate,
+  FACE_API_ARCH,
+  faceApiPreprocess,
+  faceApiStateDict,
+  isFaceApiRecognition,
+} from "./arch/faceapi.ts";
 import { resolveKwargs } from "./arch/infer.ts";
 import { type Layer, type Mode, type ModelDesc, walk } from "./arch/ir.ts";
 import { InvalidArgumentError } from "./errors.ts";
@@ -146,6 +153,10 @@ const TFJS_IMPORTERS = [{
   meta: (d: ModelDesc) => ({
     preprocess: faceApiPreprocess(d),
     embedding: { normalised: false, source: "face-api computeFaceDescriptor" },
+    align: {
+      template: dlibChipTemplate(),
+      source: `dlib get_face_chip_details(size ${d.input[1]}, padding ${DLIB_CHIP_PADDING}) mean face shape`,
+    },
   }),
 }];
 

@@ -193,6 +193,32 @@ export function faceApiStateDict(desc: ModelDesc, weights: Map<string, Tensor>):
 }
 
 /**
+ * The kit's five landmarks (eye centres, nose tip, mouth corners; image-left first) on dlib's mean
+ * face shape (`get_face_chip_details`, 68-point case: landmarks 36–41 / 42–47 averaged, 30, 48, 54),
+ * in dlib's unit face square.
+ */
+const DLIB_MEAN_FACE_5: readonly [number, number][] = [
+  [0.2254918, 0.2159903],
+  [0.7547613, 0.2159903],
+  [0.490127, 0.515625],
+  [0.254149, 0.780233],
+  [0.726104, 0.780233],
+];
+
+/** dlib's face-chip padding for the recogniser (dlib's dnn_face_recognition example: 150 px, 0.25). */
+export const DLIB_CHIP_PADDING = 0.25;
+
+/**
+ * Where those five points land in the recogniser's crop, as fractions of its side: dlib maps the unit
+ * face square p to (padding + p) / (1 + 2·padding) of the chip, the geometry the weights were trained on.
+ */
+export function dlibChipTemplate(padding = DLIB_CHIP_PADDING): [number, number][] {
+  return DLIB_MEAN_FACE_5.map((
+    [x, y],
+  ) => [(padding + x) / (1 + 2 * padding), (padding + y) / (1 + 2 * padding)]);
+}
+
+/**
  * Bundle preprocessing record of face-api's recogniser: (pixel − meanRgb) / 255 written as the kit's
  * (pixel/255 − mean) / std with mean = meanRgb / 255, std = 1.
  */

@@ -59,19 +59,30 @@ export function invertAffine(m: Affine): Affine {
   return [ia, ib, -(ia * tx + ib * ty), ic, id, -(ic * tx + id * ty)];
 }
 
-/** The template scaled to an `outW × outH` crop. */
-export function templateFor(outW: number, outH: number): Point[] {
+/**
+ * The template in `outW × outH` crop pixels: the model's own (`unit`: the five points as fractions of
+ * the crop, from its bundle meta `align.template`) or the ArcFace one scaled to the crop.
+ */
+export function templateFor(outW: number, outH: number, unit?: readonly Point[]): Point[] {
+  if (unit) return unit.map(([x, y]) => [x * outW, y * outH]);
   return FACE_TEMPLATE_112.map(([x, y]) => [(x * outW) / 112, (y * outH) / 112]);
 }
 
 /**
- * Warp the face given by 5 landmarks into an `outW × outH` crop. When the face is larger than the
+ * Warp the face given by 5 landmarks into an `outW × outH` crop (`template`: the model's own five
+ * points as fractions of the crop; default ArcFace's). When the face is larger than the
  * crop, the region it covers is first downscaled with the antialiased resampler, so the bilinear
  * warp never skips source pixels.
  */
-export function alignFace(img: Planar, landmarks: readonly Point[], outW: number, outH: number): Planar {
+export function alignFace(
+  img: Planar,
+  landmarks: readonly Point[],
+  outW: number,
+  outH: number,
+  template?: readonly Point[],
+): Planar {
   if (landmarks.length !== 5) throw new ApiError("invalid_request", "landmarks must be exactly 5 points");
-  let m = fitSimilarity(landmarks, templateFor(outW, outH));
+  let m = fitSimilarity(landmarks, templateFor(outW, outH, template));
   let src = img;
   const scale = Math.sqrt(m[0] * m[0] + m[3] * m[3]); // output px per source px
   if (scale < 0.8) {

@@ -405,7 +405,9 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
   function prepare(bytes: Uint8Array, m: ServedModel, landmarks?: Point[]): Float32Array {
     const [ch, h, w] = m.inputSize;
     const planar = toPlanar(decodeImage(bytes, maxPixels), ch as 1 | 3);
-    const crop = landmarks ? alignFace(planar, landmarks, w, h) : centerCropResize(planar, w, h);
+    const crop = landmarks
+      ? alignFace(planar, landmarks, w, h, m.faceTemplate)
+      : centerCropResize(planar, w, h);
     return normalize(crop, m.preprocess?.mean, m.preprocess?.std);
   }
 

@@ -124,6 +124,22 @@ export function batchingForward(
     });
 }
 
+/** The bundle's own 5-point alignment template (fractions of the crop), if it records one. */
+function faceTemplate(align: unknown, name: string): [number, number][] | undefined {
+  if (align === undefined) return undefined;
+  const t = (align as { template?: unknown })?.template;
+  const ok = Array.isArray(t) && t.length === 5 &&
+    t.every((p) =>
+      Array.isArray(p) && p.length === 2 && p.every((v) => typeof v === "number" && v >= 0 && v <= 1)
+    );
+  if (!ok) {
+    throw new InvalidArgumentError(
+      `bundle '${name}': meta.align.template must be 5 [x, y] points in [0, 1] (fractions of the crop)`,
+    );
+  }
+  return t as [number, number][];
+}
+
 /** A served model plus its session (dispose it on shutdown). */
 export interface LoadedServedModel {
   /** The wrapped model: a FaceModel or a ClassifierModel, per `task`. */
@@ -184,6 +200,7 @@ export async function servedModelFromBundle(
     dtype: m.dtype,
     backend: session.backend,
     preprocess: pre.mean && pre.std ? { mean: pre.mean, std: pre.std } : undefined,
+    faceTemplate: faceTemplate(meta.align, entry.name),
   };
   const outF = outShape(m.desc.root, inputSize).reduce((a, b) => a * b, 1);
   if (entry.task === "face") {
