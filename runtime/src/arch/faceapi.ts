@@ -61,6 +61,9 @@ function residualDown(name: string, inC: number, outC: number, H: number): { lay
   if (outC !== inC && outC !== 2 * inC) {
     throw new InvalidArgumentError(`${name}: face-api's residualDown doubles the channels or keeps them`);
   }
+  if (H < 3) {
+    throw new InvalidArgumentError(`${name}: feature map ${H}×${H} is too small (image_size too small)`);
+  }
   const Hb = valid(H, 3, 2), Hp = valid(H, 2, 2), d = Hp - Hb;
   if (d !== 0 && d !== 1) {
     throw new InvalidArgumentError(
@@ -87,7 +90,7 @@ function residualDown(name: string, inC: number, outC: number, H: number): { lay
 
 function build(kw: Kw, name: string): { root: Layer; input: ModelDesc["input"] } {
   const size = int(kw, "image_size"), emb = int(kw, "embedding_dim");
-  if (size < 32) throw new InvalidArgumentError(`image_size must be ≥ 32, got ${size}`);
+  if (size < 7) throw new InvalidArgumentError(`image_size must be ≥ 7, got ${size}`);
   const layers: Layer[] = [cs(key(name, "conv32_down"), 3, 32, 7, 2, 0, true), {
     kind: "maxpool",
     k: 3,
