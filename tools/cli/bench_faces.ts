@@ -6,13 +6,14 @@
  */
 import { loadBundle } from "../../runtime/src/deploy_model.ts";
 import type { BundleDType } from "../../runtime/src/io/bundle.ts";
-import { createSession } from "../../runtime/src/backends/mod.ts";
+import { createSession, type Session } from "../../runtime/src/backends/mod.ts";
 import { preprocess } from "../../runtime/src/preprocess.ts";
 import { type F32, f32 } from "../../runtime/src/tensor.ts";
-import { faceApiBundle, faceApiDescriptors, faceApiSampleCrops, timeFaceApi } from "../data/faceapi_ref.ts";
+import { faceApiBundle, faceApiDescriptors, faceApiSampleCrops } from "../data/faceapi_ref.ts";
 import { fmtBytes, main, parseCli } from "./_cli.ts";
 
-const USAGE = "usage: deno task bench:faces [--reps N]  (median of N timed runs per batch size, default 5)";
+const USAGE =
+  "usage: deno task bench:faces [--reps N]  (median of N interleaved rounds per batch size, default 7)";
 const SZ = 3 * 150 * 150;
 
 function cos(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -34,25 +35,29 @@ function agreement(rows: Float32Array[], ref: Float32Array[]) {
   return { maxAbs, minCos, maxPair };
 }
 
-async function median(fn: () => Promise<unknown>, reps: number): Promise<number> {
-  await fn();
-  const ts: number[] = [];
+/** Median ms per call of each function, run interleaved (round-robin) so load changes hit all alike. */
+async function interleaved(fns: (() => Promise<unknown>)[], reps: number): Promise<number[]> {
+  for (const f of fns) await f();
+  const ts: number[][] = fns.map(() => []);
   for (let r = 0; r < reps; r++) {
-    const t0 = performance.now();
-    await fn();
-    ts.push(performance.now() - t0);
+    for (let i = 0; i < fns.length; i++) {
+      const t0 = performance.now();
+      await fns[i]();
+      ts[i].push(performance.now() - t0);
+    }
   }
-  return ts.sort((a, b) => a - b)[Math.floor(reps / 2)];
+  return ts.map((t) => t.sort((a, b) => a - b)[Math.floor(reps / 2)]);
 }
 
 await main(async () => {
-  const { values } = parseCli(USAGE, { reps: { type: "string", default: "5" } });
+  const { values } = parseCli(USAGE, { reps: { type: "string", default: "7" } });
   const reps = Number(values.reps);
   const crops = await faceApiSampleCrops();
   console.log(
     `faces    ${crops.n} crops (150×150) from face-api demo/sample1-6.jpg (${crops.perPhoto.join("+")})`,
   );
   const ref = await faceApiDescriptors(crops.pixels, crops.n);
+  const sessions: [string, Session][] = [];
   for (const dtype of ["fp32", "fp16", "int8"] as BundleDType[]) {
     const bytes = await faceApiBundle(dtype);
     const model = await loadBundle(bytes);
@@ -70,23 +75,27 @@ await main(async () => {
       for (let k = 0; k < n; k++) rows.push(y.data.slice(k * 128, (k + 1) * 128));
     }
     const a = agreement(rows, ref);
-    const lat: string[] = [];
-    for (const b of [1, 8]) {
-      const x: F32 = f32([b, 3, 150, 150], new Float32Array(b * SZ).fill(0.1));
-      lat.push(`b${b} ${((await median(() => s.run(x), reps)) / b).toFixed(1)} ms/face`);
-    }
     console.log(
       `${dtype.padEnd(8)} bundle ${fmtBytes(bytes.length)}; vs face-api: max abs ${
         a.maxAbs.toExponential(2)
       }, ` +
-        `min cosine ${a.minCos.toFixed(6)}, max |Δ pair cosine| ${a.maxPair.toExponential(2)}; ` +
-        `ORT wasm 1 thread (${s.precision}) ${lat.join(", ")}`,
+        `min cosine ${a.minCos.toFixed(6)}, max |Δ pair cosine| ${a.maxPair.toExponential(2)}`,
     );
-    await s.dispose();
+    if (dtype === "fp16") await s.dispose(); // fp16 bundles are upcast at load: the fp32 graph's speed
+    else sessions.push([dtype, s]);
   }
-  const fa: string[] = [];
+  // Latency side by side in one interleaved loop: ORT wasm (fp32 and int8 bundles) vs face-api tfjs-wasm.
   for (const b of [1, 8]) {
-    fa.push(`b${b} ${((await timeFaceApi(crops.pixels, b, reps)) / b).toFixed(1)} ms/face`);
+    const x: F32 = f32([b, 3, 150, 150], Float32Array.from(crops.pixels.subarray(0, b * SZ), (v) => v / 255));
+    const fns = [...sessions.map(([, s]) => () => s.run(x)), () => faceApiDescriptors(crops.pixels, b)];
+    const ms = (await interleaved(fns, reps)).map((t) => t / b);
+    const fa = ms[ms.length - 1];
+    const cols = sessions.map(([d], i) =>
+      `ORT wasm ${d} ${ms[i].toFixed(1)} ms (face-api ÷ this ${(fa / ms[i]).toFixed(2)})`
+    );
+    console.log(
+      `batch ${b}  per face: ${cols.join(", ")}, face-api tfjs-wasm ${fa.toFixed(1)} ms  [${reps} rounds]`,
+    );
   }
-  console.log(`face-api tfjs-wasm 1 thread: ${fa.join(", ")}`);
+  for (const [, s] of sessions) await s.dispose();
 });

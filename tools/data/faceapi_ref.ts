@@ -65,18 +65,6 @@ export async function faceApiDescriptors(pixels: Uint8Array, n: number): Promise
   }
 }
 
-/** Time face-api descriptors for a batch: median ms per call over `reps` after one warm-up. */
-export async function timeFaceApi(pixels: Uint8Array, n: number, reps: number): Promise<number> {
-  await faceApiDescriptors(pixels, n);
-  const ts: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    const t0 = performance.now();
-    await faceApiDescriptors(pixels, n);
-    ts.push(performance.now() - t0);
-  }
-  return ts.sort((a, b) => a - b)[Math.floor(ts.length / 2)];
-}
-
 /** Real group photos shipped in face-api's demo folder (sample1-6.jpg). */
 export function faceApiSamplePhotos(): string[] {
   const dir = faceApiModelDir().replace(/model$/, "demo");
