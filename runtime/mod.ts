@@ -38,6 +38,7 @@ export {
   ArchMismatchError,
   CorruptFileError,
   type ErrorCode,
+  InputSizeError,
   IntegrityError,
   InvalidArgumentError,
   InvalidInputError,
@@ -54,6 +55,7 @@ export {
   type AvgPoolLayer,
   type BNLayer,
   buildModel,
+  type Built,
   type ConvBNLayer,
   type ConvLayer,
   type ConvScaleLayer,
@@ -76,6 +78,9 @@ export {
   type SeqLayer,
   type ZeroPadLayer,
 } from "./src/arch/mod.ts";
+
+/** Which input sizes a model takes (RepMLPNet: any size whose stage maps divide into the partitions). */
+export { acceptsAnyHW, checkInputHW, type SizeProblem, sizeProblems } from "./src/arch/shapes.ts";
 
 /** Kwargs inference from checkpoint shapes, and cross-checking of user kwargs. */
 export { inferKwargs, resolveKwargs } from "./src/arch/infer.ts";
@@ -163,10 +168,12 @@ export {
   type ForwardFn,
   type GalleryStore,
   type HonoApp,
+  type IdempotencyRecord,
   type LoadedServedModel,
   type LogEntry,
   type ManifestEntry,
   MemoryStore,
+  type NewCollection,
   type NewFace,
   type PlaygroundHandler,
   type Preprocess,

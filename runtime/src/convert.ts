@@ -15,6 +15,7 @@ import {
 } from "./arch/faceapi.ts";
 import { resolveKwargs } from "./arch/infer.ts";
 import { type Layer, type Mode, type ModelDesc, walk } from "./arch/ir.ts";
+import { acceptsAnyHW, checkInputHW, sizeProblems } from "./arch/shapes.ts";
 import { InvalidArgumentError } from "./errors.ts";
 import { foldStateDict } from "./fold.ts";
 import { detectMode } from "./params.ts";
@@ -32,10 +33,17 @@ export interface ModelRecord {
   input: ModelDesc["input"];
 }
 
-/** Rebuild a description from a bundle/checkpoint record. */
+/**
+ * Rebuild a description from a bundle/checkpoint record. For a model that takes several sizes the
+ * recorded input is its default size; one that does not fit (records written before RepMLPNet took
+ * any size fixed hs·patch, e.g. 32 for hs = (8, 4, 2, 2)) gives way to the rebuilt default.
+ */
 export function descFromRecord(rec: ModelRecord): ModelDesc {
   const d = buildModel(rec.arch, rec.kwargs);
-  return { ...d, input: rec.input ?? d.input };
+  const r = rec.input;
+  if (!r) return d;
+  if (d.anyHW && (r[1] === null || r[2] === null || sizeProblems(d, r[1], r[2]).length)) return d;
+  return { ...d, input: r };
 }
 
 /** The record of a description. */
@@ -43,8 +51,27 @@ export function recordOf(desc: ModelDesc): ModelRecord {
   return { arch: desc.arch, kwargs: desc.kwargs, input: desc.input };
 }
 
-/** A concrete example input shape (N, C, H, W): free sizes get two partitions per axis. */
-export function exampleInputShape(desc: ModelDesc, n = 2): [number, number, number, number] {
+/**
+ * A concrete example input shape (N, C, H, W): `inputHW` when given (checked: InputSizeError naming
+ * the stage and partition when it does not fit), else the model's (default) size; bare blocks get
+ * two partitions per axis.
+ */
+export function exampleInputShape(
+  desc: ModelDesc,
+  n = 2,
+  inputHW?: [number, number],
+): [number, number, number, number] {
+  if (inputHW) {
+    const [C, H, W] = desc.input;
+    if (!acceptsAnyHW(desc) && (inputHW[0] !== H || inputHW[1] !== W)) {
+      checkInputHW(desc, inputHW[0], inputHW[1]); // names the layer that fixes the size, where one does
+      throw new InvalidArgumentError(
+        `${desc.arch} has a fixed input ${C}×${H}×${W}, got ${inputHW.join("×")}`,
+      );
+    }
+    checkInputHW(desc, inputHW[0], inputHW[1]);
+    return [n, C, inputHW[0], inputHW[1]];
+  }
   const [C, H, W] = desc.input;
   let ph = 4, pw = 4;
   let found = false;
@@ -70,6 +97,8 @@ export interface ConvertOptions {
   seed?: number;
   /** Batch of the check input. */
   checkBatch?: number;
+  /** H×W of the check input (default: the model's size; see {@link exampleInputShape}). */
+  inputHW?: [number, number];
   /** Called after each folded layer. */
   onProgress?: (done: number, total: number, layer: string) => void;
 }
@@ -121,8 +150,8 @@ export function convertStateDict(sd: StateDict, opts: ConvertOptions = {}): Conv
   const { desc, inferred } = resolveDesc(sd, opts);
   const mode = detectMode(desc, sd);
   if (mode === "deploy") return { desc, mode, deploy: sd, check: null, inferred };
+  const shape = exampleInputShape(desc, opts.checkBatch ?? 2, opts.inputHW);
   const deploy = foldStateDict(desc, sd, opts.onProgress);
-  const shape = exampleInputShape(desc, opts.checkBatch ?? 2);
   const x = randn(shape, opts.seed ?? 1234);
   const yt = forward(desc, sd, x, "train");
   const yd = forward(desc, deploy, x, "deploy");

@@ -86,6 +86,38 @@ export class InvalidInputError extends RepmlpError {
   }
 }
 
+/**
+ * An input size the model does not take: a feature map that does not divide into a RepMLPNet
+ * layer's h×w partitions, differs from a 2021 RepMLP's fixed H×W, or vanishes in a strided conv.
+ */
+export class InputSizeError extends InvalidInputError {
+  /** State_dict prefix of the layer that rejects the size ("" for a bare block). */
+  readonly layer: string;
+  /** RepMLPNet stage index of that layer, null outside `stages.*`. */
+  readonly stage: number | null;
+  /** Feature map [H, W] reaching the layer. */
+  readonly map: [number, number];
+  /** The layer's partition [h, w] ("partition"), its fixed [H, W] ("fixed"), or its kernel ("empty"). */
+  readonly want: [number, number];
+  /** Nearest input sizes [H, W] that fit (empty for fixed-size models). */
+  readonly suggestions: [number, number][];
+  /** Create the error (see {@link InputSizeError} fields). */
+  constructor(
+    message: string,
+    d: { layer: string; stage: number | null; map: [number, number]; want: [number, number] },
+    suggestions: [number, number][],
+    hint?: string,
+  ) {
+    super(message, hint);
+    this.name = "InputSizeError";
+    this.layer = d.layer;
+    this.stage = d.stage;
+    this.map = d.map;
+    this.want = d.want;
+    this.suggestions = suggestions;
+  }
+}
+
 /** Valid but unsupported feature. */
 export class UnsupportedError extends RepmlpError {
   /** Create the error; `hint` says what to do. */

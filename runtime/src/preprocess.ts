@@ -36,17 +36,21 @@ export function parsePreprocess(v: unknown): PreprocessMeta {
 
 /**
  * uint8 (N, C, H, W) raw pixels → float32 model input, using the bundle's own normalisation.
- * `shape` must match `meta.input` (batch first).
+ * `shape` must match `meta.input` (batch first); with `anyHW` (models that take several sizes,
+ * e.g. RepMLPNet) only the channels must, and the model checks H×W.
  */
 export function preprocess(
   meta: PreprocessMeta | unknown,
   pixels: Uint8Array,
   shape: readonly number[],
+  opts: { anyHW?: boolean } = {},
 ): F32 {
   const p = parsePreprocess(meta);
-  const [C, H, W] = p.input;
+  const C = p.input[0];
+  const [H, W] = opts.anyHW ? [shape[2], shape[3]] : [p.input[1], p.input[2]];
   if (shape.length !== 4 || shape[1] !== C || shape[2] !== H || shape[3] !== W) {
-    throw new InvalidInputError(`expected uint8 images (N, ${C}, ${H}, ${W}), got (${shape.join(", ")})`);
+    const hw = opts.anyHW ? "H, W" : `${H}, ${W}`;
+    throw new InvalidInputError(`expected uint8 images (N, ${C}, ${hw}), got (${shape.join(", ")})`);
   }
   const N = shape[0], plane = H * W;
   if (pixels.length !== N * C * plane) {

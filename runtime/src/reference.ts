@@ -12,6 +12,7 @@ import {
   type RepMLP21Layer,
   type RepMLPNetBlockLayer,
 } from "./arch/ir.ts";
+import { acceptsAnyHW, checkInputHW } from "./arch/shapes.ts";
 import { activate, channelAffine, conv2d, linear, pool2d, zeroPadEnd } from "./kernels.ts";
 import { Params } from "./params.ts";
 import { type F32, f32, type StateDict } from "./tensor.ts";
@@ -349,16 +350,21 @@ function run(l: Layer, p: Params, x: F32, mode: Mode): F32 {
   }
 }
 
-/** Check an NCHW input against the description's fixed input shape. */
+/**
+ * Check an NCHW input against the description: its fixed shape, or — for models that take any
+ * size — every block's partition (InputSizeError naming the stage and partition, see arch/shapes.ts).
+ */
 export function checkInput(desc: ModelDesc, x: F32): void {
   const [C, H, W] = desc.input;
   const s = x.shape;
-  const ok = s.length === 4 && s[1] === C && (H === null || s[2] === H) && (W === null || s[3] === W);
-  if (!ok) {
-    throw new InvalidInputError(
-      `${desc.arch}: expected input (N, ${C}, ${H ?? "H"}, ${W ?? "W"}), got (${s.join(", ")})`,
-    );
-  }
+  const any = acceptsAnyHW(desc);
+  const hw = any ? "H, W" : `${H}, ${W}`;
+  const bad = () =>
+    new InvalidInputError(`${desc.arch}: expected input (N, ${C}, ${hw}), got (${s.join(", ")})`);
+  if (s.length !== 4 || s[1] !== C) throw bad();
+  // Name the layer that rejects the size (fixed-size models too: their 2021 RepMLPs fix H×W).
+  if (any || s[2] !== H || s[3] !== W) checkInputHW(desc, s[2], s[3]);
+  if (!any && (s[2] !== H || s[3] !== W)) throw bad();
   for (let i = 0; i < x.data.length; i++) {
     if (!Number.isFinite(x.data[i])) {
       throw new InvalidInputError(`input has a non-finite value at index ${i}`);

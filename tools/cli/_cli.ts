@@ -1,6 +1,6 @@
 /** Shared CLI plumbing: argument parsing and error reporting that says what to do. */
 import { parseArgs as nodeParseArgs } from "node:util";
-import { RepmlpError } from "../../runtime/src/errors.ts";
+import { InvalidArgumentError, RepmlpError } from "../../runtime/src/errors.ts";
 
 /** Options spec for {@link parseCli}. */
 export type CliOptions = Record<
@@ -49,4 +49,14 @@ export function fmtBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
   return `${(n / 1024 ** 2).toFixed(2)} MiB`;
+}
+
+/** `--input-hw H,W` (also `HxW`, `H×W`); undefined when the flag is absent. */
+export function parseHW(s: string | undefined): [number, number] | undefined {
+  if (s === undefined) return undefined;
+  const m = /^(\d+)\s*[,x×]\s*(\d+)$/.exec(s.trim());
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) {
+    throw new InvalidArgumentError(`--input-hw must look like 224,224, got '${s}'`);
+  }
+  return [Number(m[1]), Number(m[2])];
 }

@@ -15,11 +15,11 @@ import { bundleFromConversion, loadBundle } from "../../runtime/src/deploy_model
 import { randn } from "../../runtime/src/random.ts";
 import { forward } from "../../runtime/src/reference.ts";
 import { maxAbs, maxAbsDiff, numel, type StateDict } from "../../runtime/src/tensor.ts";
-import { fmtBytes, main, parseCli } from "./_cli.ts";
+import { fmtBytes, main, parseCli, parseHW } from "./_cli.ts";
 
 const USAGE =
   `usage: deno task convert <checkpoint | tfjs weights_manifest.json> --arch <name> [--kwargs '<json>'] --out <bundle.safetensors>
-                         [--dtype fp32|fp16|int8] [--meta '<json>']
+                         [--dtype fp32|fp16|int8] [--meta '<json>'] [--input-hw H,W]
 
 Reads a PyTorch state_dict (.pth zip, .safetensors or .npz) of an official RepMLP class, folds it
 into deploy mode (already-folded checkpoints are accepted), checks the fold on a random input and
@@ -29,7 +29,9 @@ recognised from its weight names and keeps the source's preprocessing in the bun
 
 --arch     ${archNames().join(", ")}
 --kwargs   the Python constructor's kwargs as JSON; what the checkpoint's shapes determine is inferred
---meta     extra bundle meta as JSON (e.g. {"preprocess": {...}, "labels": [...]})`;
+--meta     extra bundle meta as JSON (e.g. {"preprocess": {...}, "labels": [...]})
+--input-hw size of the fold check's random input (default: the model's own size; RepMLPNet takes
+           any size whose stage maps divide into the stages' hs×ws partitions)`;
 
 function parseJson(s: string | undefined, what: string): Record<string, unknown> {
   if (!s) return {};
@@ -58,6 +60,7 @@ await main(async () => {
     out: { type: "string", short: "o" },
     dtype: { type: "string", default: "fp32" },
     meta: { type: "string" },
+    "input-hw": { type: "string" },
   });
   const [src] = positionals;
   if (!src || positionals.length > 1) {
@@ -76,6 +79,7 @@ await main(async () => {
   }
   const kwargs = parseJson(values.kwargs, "--kwargs");
   const extraMeta = parseJson(values.meta, "--meta");
+  const inputHW = parseHW(values["input-hw"]);
 
   const bytes = await readFileBytes(src);
   const format = isTfjsManifest(bytes) ? "tfjs" : detectFormat(bytes);
@@ -107,6 +111,7 @@ await main(async () => {
     arch,
     kwargs,
     metadata,
+    inputHW,
     onProgress(done, total, layer) {
       // Only worth a bar when there is enough to fold to notice.
       if (total < 8) return;
@@ -147,7 +152,7 @@ await main(async () => {
   // Precision report: the stored bundle's output vs the float32 deploy model on the same input.
   if (dtype !== "fp32") {
     const loaded = await loadBundle(out);
-    const x = randn(exampleInputShape(desc, 2), 99);
+    const x = randn(exampleInputShape(desc, 2, inputHW), 99);
     const y32 = forward(desc, res.deploy, x, "deploy");
     const yq = forward(desc, loaded.tensors, x, "deploy");
     const abs = maxAbsDiff(y32.data, yq.data), scale = maxAbs(y32.data);

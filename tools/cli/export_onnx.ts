@@ -15,23 +15,17 @@ import type { StateDict } from "../../runtime/src/tensor.ts";
 import { randn } from "../../runtime/src/random.ts";
 import { forward } from "../../runtime/src/reference.ts";
 import { maxAbs, maxAbsDiff } from "../../runtime/src/tensor.ts";
-import { fmtBytes, main, parseCli } from "./_cli.ts";
+import { fmtBytes, main, parseCli, parseHW } from "./_cli.ts";
 
 const USAGE =
   `usage: deno task export-onnx <bundle.safetensors | checkpoint.pth|.npz|.safetensors> --out <model.onnx>
-       [--input-hw H,W]              required for models with free input size (RepMLPBlock, RepMLPNetUnit)
+       [--input-hw H,W]              input size of the graph (one graph per size): required for RepMLPBlock /
+                                     RepMLPNetUnit; any size that fits for RepMLPNet (default: its native size)
        [--precision fp32|fp16|int8-dynamic|int8-qdq]   default fp32
        [--fc3 matmul|conv]           partition FC as batched MatMul (default, faster) or the official grouped 1x1 Conv
        [--structure deploy|train]    train = unfolded training structure (needs a training checkpoint)
        [--arch NAME --kwargs JSON]   for checkpoints that do not record their architecture
        [--check]                     run the exported file with onnxruntime and compare with the reference forward`;
-
-function parseHW(s: string | undefined): [number, number] | undefined {
-  if (s === undefined) return undefined;
-  const m = /^(\d+)[,x×](\d+)$/.exec(s.trim());
-  if (!m) throw new InvalidArgumentError(`--input-hw must look like 28,28, got '${s}'`);
-  return [Number(m[1]), Number(m[2])];
-}
 
 function oneOf<T extends string>(v: string, allowed: readonly T[], flag: string): T {
   if (!(allowed as readonly string[]).includes(v)) {

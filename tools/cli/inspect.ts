@@ -31,7 +31,12 @@ await main(async () => {
     console.log(
       JSON.stringify(
         {
-          model: { arch: m.desc.arch, kwargs: m.desc.kwargs, input: m.desc.input },
+          model: {
+            arch: m.desc.arch,
+            kwargs: m.desc.kwargs,
+            input: m.desc.input,
+            any_hw: m.desc.anyHW ?? false,
+          },
           dtype: m.dtype,
           meta: m.meta,
           sha256: m.sha256,
@@ -51,7 +56,8 @@ await main(async () => {
   console.log(`file     ${positionals[0]} (${fmtBytes(bytes.length)})`);
   console.log(`hash     sha256 ${m.sha256} — verified`);
   console.log(`model    ${m.desc.arch}(${JSON.stringify(m.desc.kwargs)})`);
-  console.log(`input    (N, ${m.desc.input.map((d) => d ?? "any").join(", ")})`);
+  const any = m.desc.anyHW ? " by default; any H×W whose stage maps divide into the hs×ws partitions" : "";
+  console.log(`input    (N, ${m.desc.input.map((d) => d ?? "any").join(", ")})${any}`);
   console.log(`dtype    ${m.dtype}; ${params.toLocaleString("en")} parameters`);
   console.log(`meta     ${JSON.stringify(m.meta)}`);
   const w = Math.max(...rows.map((r) => r.key.length), 6);

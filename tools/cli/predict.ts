@@ -1,13 +1,15 @@
 /**
  * deno task predict <bundle> --input <x.npy> --out <y.npy> [--backend auto|webgpu|wasm|native|reference]
  * Input: float32 NCHW (already preprocessed) or uint8 NCHW raw pixels (the bundle's own preprocessing
- * is applied). Output: float32 .npy.
+ * is applied), at any size the model takes (RepMLPNet: any whose stage maps divide into the
+ * partitions; one ORT session is built per size). Output: float32 .npy.
  */
 import { InvalidArgumentError, InvalidInputError } from "../../runtime/src/errors.ts";
 import { readFileBytes } from "../../runtime/src/io/files.ts";
 import { readNpy, writeNpy } from "../../runtime/src/io/npy.ts";
 import { loadBundle } from "../../runtime/src/deploy_model.ts";
 import { preprocess } from "../../runtime/src/preprocess.ts";
+import { acceptsAnyHW } from "../../runtime/src/arch/shapes.ts";
 import { type Backend, BACKENDS, createSession, defaultThreads } from "../../runtime/src/backends/mod.ts";
 import { type F32, toF32 } from "../../runtime/src/tensor.ts";
 import { main, parseCli } from "./_cli.ts";
@@ -43,13 +45,16 @@ await main(async () => {
   const model = await loadBundle(await readFileBytes(positionals[0]));
   const t = readNpy(await readFileBytes(values.input));
   let x: F32;
-  if (t.dtype === "uint8") x = preprocess(model.meta.preprocess, t.data as Uint8Array, t.shape);
-  else if (t.dtype === "float32" || t.dtype === "float64") x = toF32(t);
+  if (t.dtype === "uint8") {
+    x = preprocess(model.meta.preprocess, t.data as Uint8Array, t.shape, { anyHW: acceptsAnyHW(model.desc) });
+  } else if (t.dtype === "float32" || t.dtype === "float64") x = toF32(t);
   else throw new InvalidInputError(`--input must be float32 or uint8 NCHW, got ${t.dtype}`);
   const session = await createSession(model, {
     backend,
     threads,
     precision,
+    // Build (and warm up) the graph for this input's size rather than the model's default one.
+    inputHW: acceptsAnyHW(model.desc) && x.shape.length === 4 ? [x.shape[2], x.shape[3]] : undefined,
     log: (m) => console.error(`note     ${m}`),
   });
   try {

@@ -58,7 +58,9 @@ export async function faceApiDescriptors(pixels: Uint8Array, n: number): Promise
   await loadFaceApi();
   const xs = toHwc(pixels, n, 150);
   try {
-    const d = await faceapi.nets.faceRecognitionNet.computeFaceDescriptor(xs.length === 1 ? xs[0] : xs);
+    const d = await faceapi.nets.faceRecognitionNet.computeFaceDescriptor(
+      (xs.length === 1 ? xs[0] : xs) as never,
+    );
     return Array.isArray(d) ? d : [d];
   } finally {
     for (const x of xs) x.dispose();

@@ -10,7 +10,7 @@ const SERVE = new URL("../cli/serve.ts", import.meta.url).pathname;
 interface Running {
   url: string;
   stderr: () => string;
-  stop(): Promise<{ code: number; stderr: string }>;
+  stop(signal?: Deno.Signal): Promise<{ code: number; stderr: string }>;
 }
 
 async function start(env: Record<string, string>): Promise<Running> {
@@ -46,8 +46,8 @@ async function start(env: Record<string, string>): Promise<Running> {
   return {
     url,
     stderr: () => err,
-    async stop() {
-      child.kill("SIGTERM");
+    async stop(signal: Deno.Signal = "SIGTERM") {
+      child.kill(signal);
       const st = await child.status;
       await drain;
       return { code: st.code, stderr: err };
@@ -102,6 +102,92 @@ Deno.test("api serve: deno task serve loads the manifest, generates a key once, 
       assert.equal(search.status, 200, JSON.stringify(body));
       assert.equal(body.matches[0].externalId, "alice");
       assert.ok(Math.abs(body.matches[0].similarity - 1) < 0.01);
+    } finally {
+      await s2.stop();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("api serve: kill -9 mid-burst, then retries with their Idempotency-Keys: every face enrolled exactly once", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const weights = await Deno.makeTempDir({ dir });
+    const env = {
+      DATA_DIR: `${dir}/data`,
+      WEIGHTS: await writeTinyWeights(weights),
+      API_KEYS: "crash-test-key-0123",
+    };
+    const auth = { Authorization: "Bearer crash-test-key-0123" };
+    const N = 24;
+    const imgs = Array.from({ length: N }, (_, i) => toJpeg(identityImage(i % 8, i), 96, 96));
+    const enrol = async (url: string, i: number) => {
+      const res = await fetch(`${url}/v1/collections/burst/faces`, {
+        method: "POST",
+        headers: { ...auth, "Idempotency-Key": `enrol-${i}` },
+        body: form({ image: imgs[i] }, { externalId: `p${i}` }),
+      });
+      return { status: res.status, body: await res.json() };
+    };
+    const s1 = await start(env);
+    assert.equal(
+      (await fetch(`${s1.url}/v1/collections/burst`, { method: "PUT", headers: auth })).status,
+      201,
+    );
+    // A lost response, deterministically: the client hangs up after sending, the server enrols anyway.
+    const ac = new AbortController();
+    const lost = fetch(`${s1.url}/v1/collections/burst/faces`, {
+      method: "POST",
+      headers: { ...auth, "Idempotency-Key": "enrol-lost" },
+      body: form({ image: imgs[0] }, { externalId: "lost" }),
+      signal: ac.signal,
+    }).then(() => "answered", () => "connection error");
+    const count = async () =>
+      (await (await fetch(`${s1.url}/v1/collections/burst`, { headers: auth })).json()).faceCount;
+    await new Promise((r) => setTimeout(r, 20));
+    ac.abort();
+    await lost; // nearly always "connection error"; either way the retry below must replay, not enrol again
+    for (let t = 0; (await count()) < 1 && t < 400; t++) await new Promise((r) => setTimeout(r, 25));
+    assert.equal(await count(), 1, "the server enrolled the face whose response was lost");
+    const firstAnswers = new Map<number, string>();
+    const burst = Array.from({ length: N }, (_, i) =>
+      enrol(s1.url, i).then((r) => {
+        if (r.status === 201) firstAnswers.set(i, r.body.faceId);
+      }, () => {/* connection lost: the client does not know whether it was enrolled */}));
+    while (firstAnswers.size < 3) await new Promise((r) => setTimeout(r, 5));
+    await s1.stop("SIGKILL");
+    await Promise.all(burst);
+
+    const s2 = await start(env);
+    try {
+      const retries = [];
+      for (let i = 0; i < N; i++) retries.push(await enrol(s2.url, i));
+      for (const [i, r] of retries.entries()) {
+        assert.equal(r.status, 201, JSON.stringify(r.body));
+        if (firstAnswers.has(i)) {
+          assert.equal(r.body.faceId, firstAnswers.get(i), `retry ${i} replays the first answer`);
+        }
+      }
+      const again = await fetch(`${s2.url}/v1/collections/burst/faces`, {
+        method: "POST",
+        headers: { ...auth, "Idempotency-Key": "enrol-lost" },
+        body: form({ image: imgs[0] }, { externalId: "lost" }),
+      });
+      assert.equal(again.status, 201);
+      assert.equal(again.headers.get("idempotent-replayed"), "true");
+      const lostId = (await again.json()).faceId;
+      const list = await (await fetch(`${s2.url}/v1/collections/burst/faces?limit=1000`, { headers: auth }))
+        .json();
+      assert.equal(
+        list.faces.length,
+        N + 1,
+        `faces: ${list.faces.map((f: { externalId: string }) => f.externalId)}`,
+      );
+      assert.deepEqual(
+        new Set(list.faces.map((f: { faceId: string }) => f.faceId)),
+        new Set([...retries.map((r) => r.body.faceId), lostId]),
+      );
     } finally {
       await s2.stop();
     }

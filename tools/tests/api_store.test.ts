@@ -1,6 +1,6 @@
 /**
  * One conformance suite run against every gallery store: in-memory, Deno KV (temp file) and D1
- * (miniflare's D1, i.e. SQLite inside workerd, with migrations/0001_init.sql applied).
+ * (miniflare's D1, i.e. SQLite inside workerd, with every file of migrations/ applied in order).
  */
 import assert from "node:assert/strict";
 import { Miniflare } from "miniflare";
@@ -130,6 +130,52 @@ async function conformance(t: Deno.TestContext, store: GalleryStore) {
     assert.equal(r2?.matches[0].faceId, extra.faceId);
     assert.equal(r2?.searched, 201);
   });
+
+  await t.step(
+    "idempotency: the record is written with the face; a second key holder writes nothing",
+    async () => {
+      await store.createCollection(newCol("idem"));
+      const rec = (key: string, fp: string, ttlMs = 60_000) => ({
+        key,
+        fingerprint: fp,
+        status: 201,
+        body: JSON.stringify({ fp }),
+        expiresAt: Date.now() + ttlMs,
+      });
+      assert.equal(await store.getIdempotency("k1", Date.now()), null);
+      const r1 = rec("k1", "a");
+      assert.equal(await store.addFace("idem", face(1), r1), true);
+      assert.deepEqual(await store.getIdempotency("k1", Date.now()), r1);
+      // Concurrent retries with one key: exactly one face, the others get the winner's record.
+      const racers = Array.from(
+        { length: 8 },
+        (_, i) => store.addFace("idem", face(10 + i), rec("k2", `r${i}`)),
+      );
+      const out = await Promise.all(racers);
+      assert.equal(
+        out.filter((x) => x === true).length,
+        1,
+        JSON.stringify(out),
+      );
+      const winner = out.indexOf(true);
+      for (const x of out) {
+        if (x !== true) {
+          assert.equal((x as { fingerprint: string }).fingerprint, `r${winner}`);
+        }
+      }
+      assert.equal((await store.getCollection("idem"))?.faceCount, 2);
+      // No record for a collection that does not exist (the enrolment did not happen).
+      assert.equal(await store.addFace("nope", face(30), rec("k3", "x")), false);
+      assert.equal(await store.getIdempotency("k3", Date.now()), null);
+      // Expired records are not returned and the key can be used again.
+      assert.equal(await store.addFace("idem", face(31), rec("k4", "old", 1)), true);
+      await new Promise((r) => setTimeout(r, 10));
+      assert.equal(await store.getIdempotency("k4", Date.now()), null);
+      assert.equal(await store.addFace("idem", face(32), rec("k4", "new")), true);
+      assert.equal((await store.getIdempotency("k4", Date.now()))?.fingerprint, "new");
+      assert.equal((await store.getCollection("idem"))?.faceCount, 4);
+    },
+  );
 }
 
 Deno.test("api store: memory", async (t) => {
@@ -194,7 +240,8 @@ function remoteD1(mf: Miniflare): GalleryStore & { migrate(sql: string[]): Promi
     createCollection: (c) => rpc("createCollection", c),
     getCollection: (id) => rpc("getCollection", id),
     deleteCollection: (id) => rpc("deleteCollection", id),
-    addFace: (id, f) => rpc("addFace", id, { ...f, embedding: Array.from(f.embedding) }),
+    addFace: (id, f, idem) => rpc("addFace", id, { ...f, embedding: Array.from(f.embedding) }, idem),
+    getIdempotency: (k, now) => rpc("getIdempotency", k, now),
     listFaces: (id, o) => rpc("listFaces", id, o),
     deleteFace: (id, f) => rpc("deleteFace", id, f),
     loadEmbeddings: async (id) => {
@@ -221,10 +268,13 @@ Deno.test("api store: D1 (adapter inside workerd via miniflare)", async (t) => {
   });
   try {
     const store = remoteD1(mf);
-    const sql = await Deno.readTextFile(
-      new URL("../../runtime/adapter/cloudflare/migrations/0001_init.sql", import.meta.url),
-    );
-    await store.migrate(sql.replace(/--.*$/gm, "").split(";").map((x) => x.trim()).filter(Boolean));
+    const dir = new URL("../../runtime/adapter/cloudflare/migrations/", import.meta.url);
+    const files = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.endsWith(".sql")).sort();
+    assert.ok(files.length >= 2, `migrations: ${files}`);
+    for (const f of files) {
+      const sql = await Deno.readTextFile(new URL(f, dir));
+      await store.migrate(sql.replace(/--.*$/gm, "").split(";").map((x) => x.trim()).filter(Boolean));
+    }
     await conformance(t, store);
   } finally {
     await mf.dispose();

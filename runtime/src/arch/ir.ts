@@ -269,8 +269,14 @@ export interface ModelDesc {
   arch: string;
   /** Constructor kwargs exactly as the Python constructor takes them (normalised). */
   kwargs: Record<string, unknown>;
-  /** Fixed input shape [C, H, W] when the architecture implies one; H/W may be null when free. */
+  /**
+   * Input [C, H, W]: the only size a fixed-size model takes, or — with `anyHW` — the default size
+   * (RepMLPNet: its native resolution, or the smallest larger size that fits). H/W are null when
+   * there is no natural size (bare RepMLPNet blocks/units, which take any size that fits).
+   */
   input: [number, number | null, number | null];
+  /** Any H×W whose maps divide into every block's partitions is accepted (see arch/shapes.ts). */
+  anyHW?: boolean;
   /** The layer tree (names are official state_dict key prefixes). */
   root: Layer;
 }

@@ -6,11 +6,15 @@
 import { InvalidArgumentError } from "../errors.ts";
 import type { ConvBNLayer, Layer, ModelDesc, RepMLP21Layer, RepMLPNetBlockLayer } from "./ir.ts";
 import { key } from "./ir.ts";
+import { nearestValid } from "./shapes.ts";
 
 const EPS = 1e-5;
 
 /** Python-style constructor kwargs. */
 export type Kw = Record<string, unknown>;
+
+/** What an architecture's builder returns (see {@link ModelDesc}). */
+export type Built = Pick<ModelDesc, "root" | "input" | "anyHW">;
 
 /** One architecture: its kwargs (with defaults; `undefined` = required) and its builder. */
 export interface ArchDef {
@@ -21,7 +25,7 @@ export interface ArchDef {
   /** Every accepted kwarg with its default; `undefined` marks a required one. */
   defaults: Kw;
   /** Build the layer tree (key prefix `name`) and its input shape from complete kwargs. */
-  build(kw: Kw, name: string): { root: Layer; input: ModelDesc["input"] };
+  build(kw: Kw, name: string): Built;
 }
 
 export function int(kw: Kw, k: string): number {
@@ -172,7 +176,7 @@ const repmlpnetDefaults: Kw = {
   use_checkpoint: false,
 };
 
-function repmlpnet(kw: Kw, name: string): { root: Layer; input: ModelDesc["input"] } {
+function repmlpnet(kw: Kw, name: string): Built {
   const inC = int(kw, "in_channels"), numClass = int(kw, "num_class"), patch = square(kw, "patch_size");
   const nb = ints(kw, "num_blocks"), ch = ints(kw, "channels"), hs = ints(kw, "hs"), ws = ints(kw, "ws");
   const ss = ints(kw, "sharesets_nums");
@@ -208,9 +212,21 @@ function repmlpnet(kw: Kw, name: string): { root: Layer; input: ModelDesc["input
     { kind: "gap" },
     { kind: "linear", name: key(name, "head"), inF: ch[n - 1], outF: numClass, bias: true },
   );
-  // Native resolution: the first stage's partition equals its feature map.
-  const H = hs[0] * patch, W = ws[0] * patch;
-  return { root: { kind: "seq", layers }, input: [inC, H, W] };
+  // Any size whose stage maps divide into the stages' partitions runs (arch/shapes.ts). The default
+  // is the native resolution (first stage map = its partition) when every later stage fits there
+  // too, else the next size that fits (hs = (8, 4, 2, 2), patch 4: 64, not 32). Walking up from a
+  // multiple of the patch meets a multiple first (the strided embeddings floor). Past the search
+  // range (unusual hs), patch·2^(n−1)·lcm(hs) fits: stage i's map is 2^(n−1−i)·lcm(hs).
+  const root: Layer = { kind: "seq", layers };
+  const fit = (axis: "H" | "W", ps: number[]) =>
+    nearestValid(root, inC, axis, ps[0] * patch, 1) ?? patch * 2 ** (n - 1) * ps.reduce(lcm, 1);
+  return { root, input: [inC, fit("H", hs), fit("W", ws)], anyHW: true };
+}
+
+function lcm(a: number, b: number): number {
+  let x = a, y = b;
+  while (y) [x, y] = [y, x % y];
+  return (a / x) * b;
 }
 
 function shortcut21(inC: number, outC: number, name: string): Layer | null {
@@ -473,6 +489,6 @@ export function buildModel(arch: string, kwargs: Kw = {}, opts: { prefix?: strin
       `valid kwargs: ${Object.keys(def.defaults).join(", ")}`,
     );
   }
-  const { root, input } = def.build(full, opts.prefix ?? "");
-  return { arch: archName, kwargs: full, input, root };
+  const { root, input, anyHW } = def.build(full, opts.prefix ?? "");
+  return { arch: archName, kwargs: full, input, root, ...(anyHW ? { anyHW } : {}) };
 }

@@ -2,8 +2,9 @@
  * Run a deploy-mode model on ONNX Runtime (ORT-web WebGPU or WASM, onnxruntime-node) or on the
  * pure-TypeScript reference forward, behind one `Session` interface.
  *
- * The ONNX graph is built from the description + weights at load time (src/onnx/build.ts), once
- * per input size, and the ORT session is reused. `auto` picks a hardware WebGPU adapter when there
+ * The ONNX graph is built from the description + weights at load time (src/onnx/graph.ts), once
+ * per input size (a RepMLPNet takes any size whose stage maps divide into its partitions), and the
+ * ORT session of each size is reused. `auto` picks a hardware WebGPU adapter when there
  * is one and otherwise WASM, logging why. ORT imports stay in the adapters (ort_web.ts, ort_node.ts);
  * onnxruntime-node is imported only when `backend: "native"` is asked for.
  * @module
@@ -56,7 +57,11 @@ export interface SessionOptions extends EngineOptions {
   precision?: Precision;
   /** Partition-FC implementation, default "matmul". */
   fc3?: Fc3Impl;
-  /** Build and warm up for this input size right away (models with free H/W). */
+  /**
+   * Build and warm up for this input size right away (default: the model's own size; bare blocks:
+   * one partition). Models that take several sizes (RepMLPNet, blocks) build one more graph and ORT
+   * session the first time `run` sees another size that fits, and keep it.
+   */
   inputHW?: [number, number];
   /** Run one batch-1 zero input at creation so the first real call is not the slow one. Default true. */
   warmup?: boolean;

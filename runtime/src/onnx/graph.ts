@@ -14,7 +14,9 @@
  * (n, ip, jp, j) and are read back as (n, j', ip', jp') — in the MatMul layout both are plain
  * reshapes of the row axis, so the quirk costs nothing.
  *
- * The batch axis is dynamic; H and W are fixed per graph (models with free H/W take `inputHW`).
+ * The batch axis is dynamic; H and W are fixed per graph: the partition counts H/h, W/w and the
+ * quirk's row order are baked into the Reshape/Transpose constants, so a model that takes several
+ * sizes gets one graph per size (`inputHW`; the session layer caches one ORT session per size).
  */
 import {
   type ConvBNLayer,
@@ -29,6 +31,7 @@ import {
   type RepMLP21Layer,
   type RepMLPNetBlockLayer,
 } from "../arch/ir.ts";
+import { acceptsAnyHW, checkInputHW } from "../arch/shapes.ts";
 import { InvalidArgumentError, InvalidInputError } from "../errors.ts";
 import { foldStateDict } from "../fold.ts";
 import { detectMode, Params } from "../params.ts";
@@ -53,7 +56,10 @@ export type Precision = "fp32" | "fp16" | "int8-dynamic" | "int8-qdq";
 export interface BuildOptions {
   /** `deploy` (default) or the training-time structure (needs a TRAIN state_dict). */
   structure?: Mode;
-  /** Input height/width, required when the description leaves them free (RepMLPBlock, RepMLPNetUnit). */
+  /**
+   * Input height/width: required for bare blocks/units (no natural size); any size that fits for
+   * RepMLPNet (default: its native size); must equal the fixed size of other models.
+   */
   inputHW?: [number, number];
   /** Partition FC implementation; default `matmul` (measured faster everywhere, see docs/runtime.md). */
   fc3?: Fc3Impl;
@@ -577,21 +583,27 @@ function emit(c: Ctx, l: Layer, x: string, s: Shape, pre: Affine | null = null):
   }
 }
 
-/** The concrete [C, H, W] input of a description (free H/W from `inputHW`). */
+/**
+ * The concrete [C, H, W] input of a graph: `inputHW` when given (any size that fits a model that
+ * takes several, see arch/shapes.ts), else the description's (default) size. Sizes that do not fit
+ * → InputSizeError naming the stage and partition.
+ */
 export function resolveInput(desc: ModelDesc, inputHW?: [number, number]): [number, number, number] {
   const [C, H, W] = desc.input;
-  const h = H ?? inputHW?.[0], w = W ?? inputHW?.[1];
-  if (h === undefined || w === undefined) {
+  if (inputHW && !acceptsAnyHW(desc) && (inputHW[0] !== H || inputHW[1] !== W)) {
+    checkInputHW(desc, inputHW[0], inputHW[1]); // names the layer that fixes the size, where one does
+    throw new InvalidArgumentError(`${desc.arch} has a fixed input ${C}×${H}×${W}, got inputHW ${inputHW}`);
+  }
+  const h = inputHW?.[0] ?? H, w = inputHW?.[1] ?? W;
+  if (h === null || w === null) {
     throw new InvalidArgumentError(
       `${desc.arch} takes any input size: pass inputHW ([H, W], e.g. --input-hw 28,28)`,
     );
   }
-  if (inputHW && (inputHW[0] !== h || inputHW[1] !== w)) {
-    throw new InvalidArgumentError(`${desc.arch} has a fixed input ${C}×${h}×${w}, got inputHW ${inputHW}`);
-  }
   if (!Number.isInteger(h) || !Number.isInteger(w) || h <= 0 || w <= 0) {
     throw new InvalidArgumentError(`input size must be positive integers, got ${h}×${w}`);
   }
+  checkInputHW(desc, h, w);
   return [C, h, w];
 }
 

@@ -8,10 +8,12 @@ export const API_ERRORS = {
   invalid_request: 400, // bad field, query parameter, JSON or multipart framing
   invalid_image: 400, // bytes are not a decodable JPEG/PNG
   not_found: 404, // unknown collection, face or route
+  method_not_allowed: 405, // method the API does not serve (TRACE, PATCH …); see Allow
   conflict: 409, // collection exists with another model
   payload_too_large: 413, // request body above the byte limit
   image_too_large: 413, // image header declares more pixels than allowed
   unsupported_media_type: 415, // content type / image format not accepted
+  idempotency_key_reused: 422, // Idempotency-Key already used for a different request
   rate_limited: 429, // per-key limit hit; see Retry-After
   internal: 500, // bug or backend failure; details only in the server log
 } as const;

@@ -33,7 +33,7 @@ export {
   type WeightsManifest,
 } from "./bundles.ts";
 export { API_ERRORS, ApiError, type ApiErrorCode } from "./errors.ts";
-export { type RateDecision, type RateLimiter, TokenBucketLimiter } from "./ratelimit.ts";
+export { type RateDecision, type RateLimiter, TokenBucketLimiter } from "./token_bucket.ts";
 export { cosine, type Match, SearchIndex } from "./search.ts";
 export { alignFace, FACE_TEMPLATE_112, fitSimilarity, type Point } from "./align.ts";
 export {
@@ -52,5 +52,7 @@ export type {
   FacePage,
   FaceRecord,
   GalleryStore,
+  IdempotencyRecord,
+  NewCollection,
   NewFace,
 } from "./store/types.ts";

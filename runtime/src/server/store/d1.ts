@@ -1,13 +1,14 @@
 /**
  * Cloudflare D1 gallery store, written against the D1 binding interface (prepared statements;
  * `batch()` runs its statements in one transaction, which is what makes enrolment atomic).
- * Schema: migrations/0001_init.sql.
+ * Schema: `runtime/adapter/cloudflare/migrations/` (0001 gallery, 0002 idempotency records).
  */
 import type {
   CollectionRecord,
   EmbeddingMatrix,
   FacePage,
   GalleryStore,
+  IdempotencyRecord,
   NewCollection,
   NewFace,
 } from "./types.ts";
@@ -92,28 +93,68 @@ export class D1Store implements GalleryStore {
     return (col.meta.changes ?? 0) > 0;
   }
 
-  async addFace(collectionId: string, face: NewFace): Promise<boolean> {
+  async addFace(
+    collectionId: string,
+    face: NewFace,
+    idem?: IdempotencyRecord,
+  ): Promise<boolean | IdempotencyRecord> {
     const emb = face.embedding;
     const blob = emb.buffer.slice(emb.byteOffset, emb.byteOffset + emb.byteLength);
-    const [ins] = await this.db.batch([
-      this.db.prepare(
-        "INSERT INTO faces (collection_id, face_id, external_id, metadata, created_at, embedding) " +
-          "SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM collections WHERE id = ?)",
-      ).bind(
-        collectionId,
-        face.faceId,
-        face.externalId,
-        face.metadata === null ? null : JSON.stringify(face.metadata),
-        face.createdAt,
-        blob,
-        collectionId,
-      ),
-      this.db.prepare(
-        "UPDATE collections SET face_count = face_count + 1, version = version + 1 WHERE id = ?",
-      )
-        .bind(collectionId),
-    ]);
-    return (ins.meta.changes ?? 0) > 0;
+    // With a key: purge expired records, then a plain INSERT whose primary-key conflict fails the
+    // whole batch (one transaction), so a face is never written without its record or twice.
+    const idemStmts = idem
+      ? [
+        this.db.prepare("DELETE FROM idempotency WHERE expires_at <= ?").bind(Date.now()),
+        this.db.prepare(
+          "INSERT INTO idempotency (key, fingerprint, status, body, expires_at) " +
+            "SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM collections WHERE id = ?)",
+        ).bind(idem.key, idem.fingerprint, idem.status, idem.body, idem.expiresAt, collectionId),
+      ]
+      : [];
+    let results;
+    try {
+      results = await this.db.batch([
+        ...idemStmts,
+        this.db.prepare(
+          "INSERT INTO faces (collection_id, face_id, external_id, metadata, created_at, embedding) " +
+            "SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM collections WHERE id = ?)",
+        ).bind(
+          collectionId,
+          face.faceId,
+          face.externalId,
+          face.metadata === null ? null : JSON.stringify(face.metadata),
+          face.createdAt,
+          blob,
+          collectionId,
+        ),
+        this.db.prepare(
+          "UPDATE collections SET face_count = face_count + 1, version = version + 1 WHERE id = ?",
+        )
+          .bind(collectionId),
+      ]);
+    } catch (e) {
+      const had = idem && await this.getIdempotency(idem.key, Date.now());
+      if (had) return had;
+      throw e;
+    }
+    return (results[idemStmts.length].meta.changes ?? 0) > 0;
+  }
+
+  async getIdempotency(key: string, nowMs: number): Promise<IdempotencyRecord | null> {
+    const r = await this.db.prepare(
+      "SELECT key, fingerprint, status, body, expires_at FROM idempotency WHERE key = ? AND expires_at > ?",
+    ).bind(key, nowMs).first<
+      { key: string; fingerprint: string; status: number; body: string; expires_at: number }
+    >();
+    return r
+      ? {
+        key: r.key,
+        fingerprint: r.fingerprint,
+        status: Number(r.status),
+        body: r.body,
+        expiresAt: Number(r.expires_at),
+      }
+      : null;
   }
 
   async listFaces(

@@ -6,6 +6,7 @@
  *   [..., "col", id]               collection record (changes only on create/delete)
  *   [..., "cnt", id], [..., "ver", id]   Deno.KvU64 face count and version (updated with `sum`)
  *   [..., "face", id, gen, faceId] face record + int8 embedding
+ *   [..., "idem", key]             idempotency record (written with the face; KV `expireIn` = its TTL)
  * Enrolment checks only the collection record's versionstamp, and counters use `sum`, so parallel
  * enrolments into one collection do not conflict with each other; a concurrent delete makes them fail
  * cleanly. `gen` (random per creation) keeps faces of a deleted-and-recreated collection apart while
@@ -16,6 +17,7 @@ import type {
   EmbeddingMatrix,
   FacePage,
   GalleryStore,
+  IdempotencyRecord,
   NewCollection,
   NewFace,
 } from "./types.ts";
@@ -131,7 +133,11 @@ export class KvStore implements GalleryStore {
     if (batch.length) await flush();
   }
 
-  async addFace(collectionId: string, face: NewFace): Promise<boolean> {
+  async addFace(
+    collectionId: string,
+    face: NewFace,
+    idem?: IdempotencyRecord,
+  ): Promise<boolean | IdempotencyRecord> {
     for (let i = 0; i < RETRIES; i++) {
       const col = await this.#col(collectionId);
       if (!col.value) return false;
@@ -145,15 +151,27 @@ export class KvStore implements GalleryStore {
           face.embedding.byteOffset + face.embedding.byteLength,
         )),
       };
-      const res = await this.kv.atomic()
+      const op = this.kv.atomic()
         .check(col)
         .set(this.#k("face", collectionId, col.value.gen, face.faceId), v)
         .sum(this.#k("cnt", collectionId), 1n)
-        .sum(this.#k("ver", collectionId), 1n)
-        .commit();
-      if (res.ok) return true;
+        .sum(this.#k("ver", collectionId), 1n);
+      if (idem) {
+        // Expired records may linger until KV deletes them: check against the one read above.
+        const cur = await this.kv.get<IdempotencyRecord>(this.#k("idem", idem.key));
+        if (cur.value && cur.value.expiresAt > Date.now()) return cur.value;
+        op.check(cur).set(this.#k("idem", idem.key), idem, {
+          expireIn: Math.max(1, idem.expiresAt - Date.now()),
+        });
+      }
+      if ((await op.commit()).ok) return true;
     }
     throw new Error(`addFace(${collectionId}): too much contention`);
+  }
+
+  async getIdempotency(key: string, nowMs: number): Promise<IdempotencyRecord | null> {
+    const r = await this.kv.get<IdempotencyRecord>(this.#k("idem", key));
+    return r.value && r.value.expiresAt > nowMs ? r.value : null;
   }
 
   async listFaces(

@@ -5,6 +5,7 @@ import type {
   FacePage,
   FaceRecord,
   GalleryStore,
+  IdempotencyRecord,
   NewCollection,
   NewFace,
 } from "./types.ts";
@@ -18,6 +19,7 @@ interface Col {
 export class MemoryStore implements GalleryStore {
   readonly kind = "memory";
   #cols = new Map<string, Col>();
+  #idem = new Map<string, IdempotencyRecord>();
 
   createCollection(
     c: NewCollection,
@@ -39,9 +41,18 @@ export class MemoryStore implements GalleryStore {
     return Promise.resolve(this.#cols.delete(id));
   }
 
-  addFace(collectionId: string, face: NewFace): Promise<boolean> {
+  addFace(
+    collectionId: string,
+    face: NewFace,
+    idem?: IdempotencyRecord,
+  ): Promise<boolean | IdempotencyRecord> {
     const c = this.#cols.get(collectionId);
     if (!c) return Promise.resolve(false);
+    if (idem) {
+      const had = this.#liveIdem(idem.key, Date.now());
+      if (had) return Promise.resolve({ ...had });
+      this.#idem.set(idem.key, { ...idem });
+    }
     c.faces.set(face.faceId, { ...face, embedding: face.embedding.slice() });
     c.rec.faceCount = c.faces.size;
     c.rec.version++;
@@ -58,6 +69,21 @@ export class MemoryStore implements GalleryStore {
       return { faceId, externalId, metadata, createdAt };
     });
     return Promise.resolve({ faces, nextCursor: ids.length > opts.limit ? page[page.length - 1] : null });
+  }
+
+  getIdempotency(key: string, nowMs: number): Promise<IdempotencyRecord | null> {
+    const r = this.#liveIdem(key, nowMs);
+    return Promise.resolve(r ? { ...r } : null);
+  }
+
+  #liveIdem(key: string, nowMs: number): IdempotencyRecord | undefined {
+    // Sweep from the oldest insertion; with one TTL that is also the earliest expiry.
+    for (const [k, r] of this.#idem) {
+      if (r.expiresAt > nowMs) break;
+      this.#idem.delete(k);
+    }
+    const r = this.#idem.get(key);
+    return r && r.expiresAt > nowMs ? r : undefined;
   }
 
   deleteFace(collectionId: string, faceId: string): Promise<boolean> {

@@ -74,6 +74,23 @@ export interface NewCollection {
   createdAt: string;
 }
 
+/**
+ * The first response to a request sent with an `Idempotency-Key`, stored atomically with the face it
+ * enrolled so that a retry after a lost response replays it instead of enrolling twice.
+ */
+export interface IdempotencyRecord {
+  /** Scope + key: a digest of the caller's API key and its `Idempotency-Key` (never the raw key). */
+  key: string;
+  /** Digest of what was asked (collection, fields, image bytes): a retry must match it. */
+  fingerprint: string;
+  /** HTTP status of the first response. */
+  status: number;
+  /** JSON body of the first response. */
+  body: string;
+  /** Expiry (ms since epoch); after it the key may be reused. */
+  expiresAt: number;
+}
+
 /** Gallery storage. Every method is atomic on its own; implementations must be safe under concurrency. */
 export interface GalleryStore {
   /** Short name for logs and /healthz ("memory", "deno-kv", "d1"). */
@@ -86,8 +103,18 @@ export interface GalleryStore {
   getCollection(id: string): Promise<CollectionRecord | null>;
   /** Delete a collection and all its faces. False if it did not exist. */
   deleteCollection(id: string): Promise<boolean>;
-  /** Add a face atomically with the collection's counters. False if the collection does not exist. */
-  addFace(collectionId: string, face: NewFace): Promise<boolean>;
+  /**
+   * Add a face atomically with the collection's counters (and, with `idem`, its idempotency record).
+   * False if the collection does not exist. With `idem`: if an unexpired record already holds
+   * `idem.key`, nothing is written and that record is returned.
+   */
+  addFace(
+    collectionId: string,
+    face: NewFace,
+    idem?: IdempotencyRecord,
+  ): Promise<boolean | IdempotencyRecord>;
+  /** The unexpired idempotency record stored under `key` at time `nowMs`, or null. */
+  getIdempotency(key: string, nowMs: number): Promise<IdempotencyRecord | null>;
   /** Faces ordered by faceId (time-ordered ids); null if the collection does not exist. */
   listFaces(collectionId: string, opts: { limit: number; cursor?: string | null }): Promise<FacePage | null>;
   /** False if the face (or the collection) does not exist. */

@@ -1,7 +1,7 @@
 /**
  * Route contracts of the face API: zod schemas (runtime validation of path/query/JSON) and the
  * OpenAPI document generated from them. Image uploads are described here for the document and
- * parsed in app.ts, because they come either as multipart fields or as a raw image body.
+ * parsed in input.ts, because they come either as multipart fields or as a raw image body.
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { API_ERRORS } from "./errors.ts";
@@ -41,8 +41,10 @@ export const ImageFields = z.object({
   }),
 });
 
-const threshold = z.coerce.number().min(-1).max(1).optional().openapi({
-  description: "Cosine-similarity threshold (default: the model's)",
+// An empty field (a blank HTML form input) means "not given", not 0 (which `z.coerce` would make it).
+const blankIsAbsent = (v: unknown) => typeof v === "string" && v.trim() === "" ? undefined : v;
+const threshold = z.preprocess(blankIsAbsent, z.coerce.number().min(-1).max(1).optional()).openapi({
+  description: "Cosine-similarity threshold (default: the model's; an empty field also means the default)",
   type: "number",
 });
 const k = (max: number, def: number) =>
@@ -59,8 +61,9 @@ export const CompareFields = ImageFields.extend({
 });
 export const EnrolFields = ImageFields.extend({
   externalId: z.string().min(1).max(256).optional().openapi({ description: "Your id for the person" }),
+  // UTF-16 length ≤ UTF-8 length, so this is a cheap first bound; input.ts checks the bytes.
   metadata: z.string().max(4096).optional().openapi({
-    description: "JSON object stored with the face (≤ 4 KB)",
+    description: "JSON object stored with the face (≤ 4096 bytes of UTF-8)",
   }),
 });
 export const SearchFields = ImageFields.extend({ k: k(100, 5), threshold });
@@ -127,7 +130,9 @@ export const Comparison = z.object({
 /** Optional JSON body of `PUT /v1/collections/{id}`. */
 export const CollectionCreate = z.object({
   model: z.string().max(128).optional().openapi({ description: "Face model (default: the first loaded)" }),
-  metadata: z.record(z.string(), z.unknown()).optional(),
+  metadata: z.record(z.string(), z.unknown()).optional().openapi({
+    description: "JSON object stored with the collection (≤ 4096 bytes of UTF-8 JSON)",
+  }),
 }).openapi("CollectionCreate");
 FORM_SCHEMAS.CollectionCreate = CollectionCreate;
 
@@ -248,8 +253,19 @@ export const routes = {
     method: "post",
     path: "/v1/collections/{id}/faces",
     summary: "Enrol a face",
+    description: "Send an `Idempotency-Key` header (1–255 visible ASCII characters, e.g. a UUID) to make a " +
+      "retry safe: the same key with the same request within 24 h answers the first response again " +
+      "(header `Idempotent-Replayed: true`) without enrolling twice; the same key with a different " +
+      "request answers 422 `idempotency_key_reused`. Keys are scoped to the API key.",
     security,
     request: {
+      headers: z.object({
+        "idempotency-key": z.string().min(1).max(255).optional().openapi({
+          param: { name: "idempotency-key", in: "header" },
+          description: "Client-chosen unique key of this enrolment (e.g. a UUID); see above",
+          example: "5f0c6c1e-2f4b-4c1a-9d59-0a9a3c1b7e21",
+        }),
+      }),
       params: CollectionParam,
       query: EnrolFields,
       body: imageBody("EnrolForm", ["image"], EnrolFields, true),
@@ -260,7 +276,7 @@ export const routes = {
         "Enrolled",
       ),
       ...imageErrors,
-      ...errors(404, 409),
+      ...errors(404, 409, 422),
     },
   }),
   listFaces: createRoute({

@@ -1,0 +1,162 @@
+/**
+ * From an HTTP request to model input: image fields and other fields (multipart or a raw image body
+ * plus query), JSON fields (landmarks, metadata), and decode → align/crop → normalise → embed.
+ * Routes call these; a face detector slots in at {@link embedImages} (images without landmarks).
+ */
+import type { z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { setMetric } from "hono/timing";
+import { alignFace, type Point } from "./align.ts";
+import { ApiError } from "./errors.ts";
+import { centerCropResize, decodeImage, normalize, toPlanar } from "./image.ts";
+import type { FaceModel, ServedModel } from "./served_model.ts";
+
+/** Metadata cap (collection and face), in UTF-8 bytes of its JSON. */
+export const METADATA_MAX_BYTES = 4096;
+
+const enc = new TextEncoder();
+
+/** UTF-8 length of a string (what "bytes" means in limits; `.length` counts UTF-16 units). */
+export const utf8Bytes = (s: string): number => enc.encode(s).length;
+
+/** One line per zod issue, `path: message`. */
+export function zodMessage(err: z.ZodError): string {
+  return err.issues.map((i) => `${i.path.join(".") || "value"}: ${i.message}`).join("; ");
+}
+
+/** JSON.parse of an optional field, as a typed error. */
+export function parseJsonField(name: string, s: string | undefined): unknown {
+  if (s === undefined) return undefined;
+  try {
+    return JSON.parse(s);
+  } catch {
+    throw new ApiError("invalid_request", `field '${name}' is not valid JSON`);
+  }
+}
+
+/** Landmarks: `[[x,y] ×5]` or a flat list of 10 numbers. */
+export function parseLandmarks(s: string | undefined, name = "landmarks"): Point[] | undefined {
+  const v = parseJsonField(name, s);
+  if (v === undefined) return undefined;
+  const bad = () =>
+    new ApiError("invalid_request", `'${name}' must be 5 [x, y] points (or 10 numbers) in image pixels`);
+  if (!Array.isArray(v)) throw bad();
+  const flat = v.length === 10 && v.every((x) => typeof x === "number")
+    ? v as number[]
+    : v.length === 5 && v.every((p) => Array.isArray(p) && p.length === 2)
+    ? (v as number[][]).flat()
+    : null;
+  if (!flat || !flat.every((x) => typeof x === "number" && Number.isFinite(x) && Math.abs(x) < 1e6)) {
+    throw bad();
+  }
+  return [0, 1, 2, 3, 4].map((i) => [flat[2 * i], flat[2 * i + 1]] as Point);
+}
+
+/** Throw `invalid_request` if metadata's JSON is above {@link METADATA_MAX_BYTES} UTF-8 bytes. */
+export function checkMetadataSize(json: string, what: string): void {
+  if (utf8Bytes(json) > METADATA_MAX_BYTES) {
+    throw new ApiError(
+      "invalid_request",
+      `${what} metadata must be at most ${METADATA_MAX_BYTES} bytes of JSON (UTF-8)`,
+    );
+  }
+}
+
+/** A face's `metadata` field: a JSON object of at most 4096 UTF-8 bytes, or null when absent. */
+export function parseMetadata(s: string | undefined): Record<string, unknown> | null {
+  if (s === undefined) return null;
+  checkMetadataSize(s, "face");
+  const v = parseJsonField("metadata", s);
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    throw new ApiError("invalid_request", "'metadata' must be a JSON object");
+  }
+  return v as Record<string, unknown>;
+}
+
+/** Content type without parameters, lower case. */
+export const mediaType = (c: Context): string =>
+  (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
+
+/** Images (by field name) and the other fields, from multipart or a raw image body + query. */
+export async function readInput<S extends z.ZodObject>(
+  c: Context,
+  imageFields: string[],
+  schema: S,
+): Promise<{ images: Uint8Array[]; fields: z.infer<S> }> {
+  const ct = mediaType(c);
+  const raw: Record<string, string> = { ...c.req.query() };
+  const images: Uint8Array[] = [];
+  if (ct === "multipart/form-data") {
+    let form: FormData;
+    try {
+      form = await c.req.formData();
+    } catch {
+      throw new ApiError("invalid_request", "malformed multipart/form-data body");
+    }
+    for (const f of imageFields) {
+      const v = form.get(f);
+      if (v === null) throw new ApiError("invalid_request", `missing image field '${f}'`);
+      if (typeof v === "string") throw new ApiError("invalid_request", `field '${f}' must be a file upload`);
+      images.push(new Uint8Array(await v.arrayBuffer()));
+    }
+    for (const [k, v] of form.entries()) {
+      if (typeof v === "string" && !imageFields.includes(k)) raw[k] = v; // form fields win over query
+    }
+  } else if (ct === "image/jpeg" || ct === "image/png") {
+    if (imageFields.length !== 1) {
+      throw new ApiError(
+        "unsupported_media_type",
+        `this endpoint takes ${imageFields.length} images: send multipart/form-data with fields ${imageFields}`,
+      );
+    }
+    images.push(new Uint8Array(await c.req.arrayBuffer()));
+  } else {
+    throw new ApiError(
+      "unsupported_media_type",
+      `content type '${ct || "(none)"}' not accepted: send multipart/form-data` +
+        (imageFields.length === 1 ? " or a raw image/jpeg or image/png body" : ""),
+    );
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) throw new ApiError("invalid_request", zodMessage(parsed.error));
+  return { images, fields: parsed.data as z.infer<S> };
+}
+
+/** Decode + align/crop + normalise one image for a model; returns C·H·W floats. */
+export function prepare(
+  bytes: Uint8Array,
+  m: ServedModel,
+  maxPixels: number,
+  landmarks?: Point[],
+): Float32Array {
+  const [ch, h, w] = m.inputSize;
+  const planar = toPlanar(decodeImage(bytes, maxPixels), ch as 1 | 3);
+  const crop = landmarks
+    ? alignFace(planar, landmarks, w, h, m.faceTemplate)
+    : centerCropResize(planar, w, h);
+  return normalize(crop, m.preprocess?.mean, m.preprocess?.std);
+}
+
+/** One face image of a request: its bytes and, if the client sent them, its landmarks. */
+export interface FaceInput {
+  bytes: Uint8Array;
+  landmarks?: Point[];
+}
+
+/** Prepare and embed images (one batch); records decode/infer in Server-Timing. */
+export async function embedImages(
+  c: Context,
+  m: FaceModel,
+  imgs: FaceInput[],
+  maxPixels: number,
+): Promise<Float32Array[]> {
+  const t0 = performance.now();
+  const [ch, h, w] = m.inputSize, sz = ch * h * w;
+  const batch = new Float32Array(imgs.length * sz);
+  imgs.forEach((im, i) => batch.set(prepare(im.bytes, m, maxPixels, im.landmarks), i * sz));
+  const t1 = performance.now();
+  setMetric(c, "decode", t1 - t0, "decode+align");
+  const out = await m.embed(batch, imgs.length);
+  setMetric(c, "infer", performance.now() - t1, `${m.name} ${m.backend}`);
+  return imgs.map((_, i) => out.slice(i * m.dim, (i + 1) * m.dim));
+}
