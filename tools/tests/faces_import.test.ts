@@ -26,6 +26,9 @@ import { randn, randomStateDict, rng } from "../../runtime/src/random.ts";
 import { forward } from "../../runtime/src/reference.ts";
 import { alignFace, templateFor } from "../../runtime/src/server/align.ts";
 import { servedModelFromBundle } from "../../runtime/src/server/bundles.ts";
+import { decodeImage, normalize, toPlanar } from "../../runtime/src/server/image.ts";
+import { prepare } from "../../runtime/src/server/input.ts";
+import { identityImage, toJpeg } from "./api_testutil.ts";
 import { maxAbs, maxAbsDiff, numel } from "../../runtime/src/tensor.ts";
 import {
   faceApiCrops,
@@ -292,4 +295,21 @@ Deno.test("served face bundle: 150×150 input, dlib chip template from the bundl
     }),
     InvalidArgumentError,
   );
+});
+
+Deno.test("API input: landmarks are aligned to the served model's own template", () => {
+  const jpeg = toJpeg(identityImage(3, 0, 200), 200, 200);
+  const lm: [number, number][] = [[70, 80], [130, 80], [100, 115], [75, 150], [125, 150]];
+  const base = {
+    name: "m",
+    dtype: "fp32",
+    backend: "reference",
+    inputSize: [3, 150, 150] as [number, number, number],
+  };
+  const dlib = prepare(jpeg, { ...base, faceTemplate: dlibChipTemplate() }, 1e6, lm);
+  const arc = prepare(jpeg, base, 1e6, lm);
+  const planar = toPlanar(decodeImage(jpeg), 3);
+  assert.deepEqual(dlib, normalize(alignFace(planar, lm, 150, 150, dlibChipTemplate())));
+  assert.deepEqual(arc, normalize(alignFace(planar, lm, 150, 150)));
+  assert.ok(maxAbsDiff(dlib, arc) > 0.1, "the two templates give different crops");
 });
