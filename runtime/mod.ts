@@ -152,6 +152,9 @@ export type { EngineOptions } from "./src/backends/engine.ts";
 /** ONNX graph export of a deploy model (dynamic batch axis). */
 export * as onnx from "./src/onnx/mod.ts";
 
+/** The one image pipeline: decode at the needed scale (JPEG DCT scaling), EXIF, align/crop, resize, normalise. */
+export * as image from "./src/image/mod.ts";
+
 /** The platform-neutral face-recognition app and its parts (models, stores, images). */
 export {
   type AppEnv,

@@ -126,3 +126,27 @@ export class UnsupportedError extends RepmlpError {
     this.name = "UnsupportedError";
   }
 }
+
+/** Stable codes of image-pipeline failures; the HTTP API uses the same words. */
+export type ImageErrorCode =
+  | "invalid_image"
+  | "image_too_large"
+  | "unsupported_media_type"
+  | "invalid_request";
+
+/**
+ * An image could not be decoded (`invalid_image`), is larger than the caller allows (`image_too_large`),
+ * is in a format the kit does not read (`unsupported_media_type`), or the crop asked for is impossible
+ * (`invalid_request`, e.g. degenerate landmarks). Messages are neutral: they never
+ * carry a decoder's internal text, so they are safe to show to an API client.
+ */
+export class ImageError extends RepmlpError {
+  /** What went wrong, as the API's error code. */
+  readonly kind: ImageErrorCode;
+  /** Create the error. */
+  constructor(kind: ImageErrorCode, message: string) {
+    super(kind === "unsupported_media_type" ? "unsupported" : "invalid_input", message);
+    this.name = "ImageError";
+    this.kind = kind;
+  }
+}

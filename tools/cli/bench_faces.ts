@@ -7,7 +7,7 @@
 import { loadBundle } from "../../runtime/src/deploy_model.ts";
 import type { BundleDType } from "../../runtime/src/io/bundle.ts";
 import { createSession, type Session } from "../../runtime/src/backends/mod.ts";
-import { preprocess } from "../../runtime/src/preprocess.ts";
+import { preprocess } from "../../runtime/src/image/normalize.ts";
 import { type F32, f32 } from "../../runtime/src/tensor.ts";
 import { faceApiBundle, faceApiDescriptors, faceApiSampleCrops } from "../data/faceapi_ref.ts";
 import { fmtBytes, main, parseCli } from "./_cli.ts";

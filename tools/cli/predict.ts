@@ -8,7 +8,7 @@ import { InvalidArgumentError, InvalidInputError } from "../../runtime/src/error
 import { readFileBytes } from "../../runtime/src/io/files.ts";
 import { readNpy, writeNpy } from "../../runtime/src/io/npy.ts";
 import { loadBundle } from "../../runtime/src/deploy_model.ts";
-import { preprocess } from "../../runtime/src/preprocess.ts";
+import { preprocess } from "../../runtime/src/image/normalize.ts";
 import { acceptsAnyHW } from "../../runtime/src/arch/shapes.ts";
 import { type Backend, BACKENDS, createSession, defaultThreads } from "../../runtime/src/backends/mod.ts";
 import { type F32, toF32 } from "../../runtime/src/tensor.ts";

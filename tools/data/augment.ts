@@ -1,7 +1,7 @@
 /**
  * Batch assembly from uint8 NCHW image sets: random crop with zero padding, horizontal flip,
  * per-channel normalisation. The same normalisation is written into the checkpoint metadata
- * (see src/preprocess.ts) so inference applies exactly what training saw.
+ * (see runtime/src/image/normalize.ts) so inference applies exactly what training saw.
  */
 import type { ImageSet } from "./fashion_mnist.ts";
 

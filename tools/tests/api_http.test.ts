@@ -4,8 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { createApp } from "../../runtime/src/server/app.ts";
-import { templateFor } from "../../runtime/src/server/align.ts";
-import { centerCropResize, decodeImage, normalize, toPlanar } from "../../runtime/src/server/image.ts";
+import { imageToTensor, templateFor } from "../../runtime/src/image/mod.ts";
 import { MemoryStore } from "../../runtime/src/server/store/memory.ts";
 import { KvStore } from "../../runtime/src/server/store/kv.ts";
 import type { GalleryStore } from "../../runtime/src/server/store/types.ts";
@@ -117,9 +116,9 @@ Deno.test("api http: endpoints, contracts and error codes (memory store)", async
         assert.deepEqual(r2.body.embedding, embA);
         const r3 = await post("/v1/faces/embed", form({ image: probeJpg[0] }));
         assert.deepEqual(r3.body.embedding, embA);
-        // In-process: decode → centre crop → normalise → model.
+        // In-process: the shared pipeline (decode → centre crop → normalise) → model.
         const m = testFaceModel();
-        const x = normalize(centerCropResize(toPlanar(decodeImage(probeJpg[0]), 3), 32, 32), [0.5], [0.5]);
+        const x = await imageToTensor(probeJpg[0], { input: [3, 32, 32], mean: [0.5], std: [0.5] });
         const e = await m.embed(x, 1);
         assert.ok(embA.every((v, i) => Math.abs(v - e[i]) < 1e-6));
       },

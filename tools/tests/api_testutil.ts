@@ -13,7 +13,7 @@ import { forward } from "../../runtime/src/reference.ts";
 import { f32 } from "../../runtime/src/tensor.ts";
 import { FASHION_MNIST_CLASSES } from "../data/fashion_mnist.ts";
 import { type AppOptions, createApp } from "../../runtime/src/server/app.ts";
-import { centerCropResize, normalize, toPlanar } from "../../runtime/src/server/image.ts";
+import { centerCropResize, normalizePixels, toUint8 } from "../../runtime/src/image/mod.ts";
 import {
   type ClassifierModel,
   classifierModelFromForward,
@@ -35,8 +35,8 @@ export function testFaceModel(name = "tiny-face", seed = 1): FaceModel {
   const raw = (x: Float32Array, n: number) => forward(desc, sd, f32([n, 3, 32, 32], x), "deploy").data;
   const calN = 16, cal = new Float32Array(calN * 3 * 32 * 32);
   for (let i = 0; i < calN; i++) {
-    const p = toPlanar({ width: 96, height: 96, data: identityImage(500 + i) }, 3);
-    cal.set(normalize(centerCropResize(p, 32, 32), pre.mean, pre.std), i * 3 * 32 * 32);
+    const p = centerCropResize({ width: 96, height: 96, data: identityImage(500 + i) }, 32, 32, 3);
+    cal.set(normalizePixels(toUint8(p), 3, 32 * 32, pre.mean, pre.std), i * 3 * 32 * 32);
   }
   const y = raw(cal, calN), mean = new Float32Array(dim), inv = new Float32Array(dim);
   for (let i = 0; i < calN; i++) for (let j = 0; j < dim; j++) mean[j] += y[i * dim + j] / calN;
@@ -180,7 +180,8 @@ function crc32(bytes: Uint8Array): number {
   return ~c >>> 0;
 }
 
-function chunk(type: string, data: Uint8Array): Uint8Array {
+/** One PNG chunk: length, type, data, CRC. */
+export function chunk(type: string, data: Uint8Array): Uint8Array {
   const td = new Uint8Array(4 + data.length);
   td.set(new TextEncoder().encode(type));
   td.set(data, 4);

@@ -13,7 +13,7 @@ import { createSession } from "../../runtime/src/backends/mod.ts";
 import { ortWebEngine } from "../../runtime/src/backends/ort_web.ts";
 import { foldStateDict } from "../../runtime/src/fold.ts";
 import { buildOnnx } from "../../runtime/src/onnx/graph.ts";
-import { preprocess } from "../../runtime/src/preprocess.ts";
+import { preprocess } from "../../runtime/src/image/normalize.ts";
 import { randn, randomStateDict } from "../../runtime/src/random.ts";
 import { forward } from "../../runtime/src/reference.ts";
 import { readNpy, writeNpy } from "../../runtime/src/io/npy.ts";

@@ -24,9 +24,8 @@ import { decodeTfjsWeights, parseTfjsManifest, type TfjsManifestGroup } from "..
 import { createSession } from "../../runtime/src/backends/mod.ts";
 import { randn, randomStateDict, rng } from "../../runtime/src/random.ts";
 import { forward } from "../../runtime/src/reference.ts";
-import { alignFace, templateFor } from "../../runtime/src/server/align.ts";
+import { alignFace, imageToTensor, templateFor, toPlanar } from "../../runtime/src/image/mod.ts";
 import { servedModelFromBundle } from "../../runtime/src/server/bundles.ts";
-import { decodeImage, normalize, toPlanar } from "../../runtime/src/server/image.ts";
 import { prepare } from "../../runtime/src/server/input.ts";
 import { identityImage, toJpeg } from "./api_testutil.ts";
 import { maxAbs, maxAbsDiff, numel } from "../../runtime/src/tensor.ts";
@@ -259,15 +258,11 @@ Deno.test("served face bundle: 150×150 input, dlib chip template from the bundl
   assert.ok(Math.abs(px[0][0] - 47.549) < 1e-3 && Math.abs(px[0][1] - 46.599) < 1e-3);
   assert.ok(Math.abs(px[4][0] - 97.610) < 1e-3 && Math.abs(px[4][1] - 103.023) < 1e-3);
   // Landmarks exactly at the template give the identity warp.
-  const img = {
-    w: 150,
-    h: 150,
-    c: 3 as const,
-    data: new Float32Array(3 * 150 * 150).map((_, i) => (i * 7) % 251),
-  };
-  const crop = alignFace(img, px, 150, 150, dlibChipTemplate());
+  const img = { width: 150, height: 150, data: new Uint8Array(3 * 150 * 150).map((_, i) => (i * 7) % 251) };
+  const crop = alignFace(img, px, 150, 150, 3, dlibChipTemplate());
+  const plain = toPlanar(img, 3);
   assert.ok(
-    maxAbsDiff(crop.data.subarray(150 * 40, 150 * 110), img.data.subarray(150 * 40, 150 * 110)) < 1e-3,
+    maxAbsDiff(crop.data.subarray(150 * 40, 150 * 110), plain.data.subarray(150 * 40, 150 * 110)) < 1e-3,
   );
   const { writeBundle } = await import("../../runtime/src/io/bundle.ts");
   const desc = imp.desc;
@@ -297,7 +292,7 @@ Deno.test("served face bundle: 150×150 input, dlib chip template from the bundl
   );
 });
 
-Deno.test("API input: landmarks are aligned to the served model's own template", () => {
+Deno.test("API input: landmarks are aligned to the served model's own template", async () => {
   const jpeg = toJpeg(identityImage(3, 0, 200), 200, 200);
   const lm: [number, number][] = [[70, 80], [130, 80], [100, 115], [75, 150], [125, 150]];
   const base = {
@@ -306,10 +301,10 @@ Deno.test("API input: landmarks are aligned to the served model's own template",
     backend: "reference",
     inputSize: [3, 150, 150] as [number, number, number],
   };
-  const dlib = prepare(jpeg, { ...base, faceTemplate: dlibChipTemplate() }, 1e6, lm);
-  const arc = prepare(jpeg, base, 1e6, lm);
-  const planar = toPlanar(decodeImage(jpeg), 3);
-  assert.deepEqual(dlib, normalize(alignFace(planar, lm, 150, 150, dlibChipTemplate())));
-  assert.deepEqual(arc, normalize(alignFace(planar, lm, 150, 150)));
+  const dlib = await prepare(jpeg, { ...base, faceTemplate: dlibChipTemplate() }, 1e6, lm);
+  const arc = await prepare(jpeg, base, 1e6, lm);
+  const input = [3, 150, 150];
+  assert.deepEqual(dlib, await imageToTensor(jpeg, { input, landmarks: lm, template: dlibChipTemplate() }));
+  assert.deepEqual(arc, await imageToTensor(jpeg, { input, landmarks: lm }));
   assert.ok(maxAbsDiff(dlib, arc) > 0.1, "the two templates give different crops");
 });

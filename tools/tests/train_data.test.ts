@@ -9,11 +9,11 @@ import { encode as encodePng } from "fast-png";
 import jpeg from "jpeg-js";
 import { CorruptFileError, InvalidArgumentError, InvalidInputError } from "../../runtime/src/errors.ts";
 import { FASHION_MNIST_DIR, loadFashionMnist, parseIdx } from "../data/fashion_mnist.ts";
-import { decodeImage, loadFolderDataset } from "../data/folder.ts";
+import { loadFolderDataset, loadImage, probeFile } from "../data/folder.ts";
 import { identity, renderIdentities, syntheticFaceDataset } from "../data/faces.ts";
 import { makeBatch } from "../data/augment.ts";
 import { rng } from "../../runtime/src/random.ts";
-import { preprocess } from "../../runtime/src/preprocess.ts";
+import { preprocess } from "../../runtime/src/image/normalize.ts";
 import { loadDataset } from "../train/data.ts";
 import { top1, verification } from "../train/evaluate.ts";
 
@@ -110,7 +110,7 @@ Deno.test("folder dataset: PNG + JPEG, automatic splits, bad inputs", async () =
       assert.match(e.message, /zz\.png/);
       return true;
     });
-    assert.throws(() => decodeImage(new TextEncoder().encode("hello"), "x.txt"), CorruptFileError);
+    assert.throws(() => probeFile(new TextEncoder().encode("hello"), "x.txt"), CorruptFileError);
     // Fuzz: truncated / bit-flipped PNG and JPEG either decode or raise CorruptFileError.
     const r = rng(9);
     for (const file of [`${dir}/${faces.classes[0]}/0.png`, `${dir}/${faces.classes[0]}/1.jpg`]) {
@@ -119,7 +119,7 @@ Deno.test("folder dataset: PNG + JPEG, automatic splits, bad inputs", async () =
         const b = good.slice(0, Math.max(4, Math.floor(r() * good.length)));
         for (let k = 0; k < 4; k++) b[4 + Math.floor(r() * (b.length - 4))] ^= 1 << Math.floor(r() * 8);
         try {
-          decodeImage(b, "fuzz");
+          await loadImage(b, "fuzz", [3, 16, 16]);
         } catch (e) {
           assert.ok(e instanceof CorruptFileError, `fuzz ${file} ${i}: ${e}`);
         }

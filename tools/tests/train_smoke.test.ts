@@ -9,7 +9,7 @@ import { convertStateDict, descFromRecord, MODEL_METADATA_KEY } from "../../runt
 import { loadFashionMnist } from "../data/fashion_mnist.ts";
 import { makeBatch } from "../data/augment.ts";
 import { readSafetensors } from "../../runtime/src/io/safetensors.ts";
-import { preprocess } from "../../runtime/src/preprocess.ts";
+import { preprocess } from "../../runtime/src/image/normalize.ts";
 import { forward } from "../../runtime/src/reference.ts";
 import { f32, maxAbsDiff } from "../../runtime/src/tensor.ts";
 import { initBackend } from "../train/backend.ts";

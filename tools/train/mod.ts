@@ -17,7 +17,7 @@ export {
   loadFashionMnist,
   parseIdx,
 } from "../data/fashion_mnist.ts";
-export { decodeImage, loadFolderDataset, toCHW } from "../data/folder.ts";
+export { loadFolderDataset, loadImage, probeFile } from "../data/folder.ts";
 export {
   type Identity,
   identity,
@@ -26,4 +26,4 @@ export {
   syntheticFaceDataset,
 } from "../data/faces.ts";
 export { type BatchOptions, makeBatch, permutation } from "../data/augment.ts";
-export { parsePreprocess, preprocess, type PreprocessMeta } from "../../runtime/src/preprocess.ts";
+export { parsePreprocess, preprocess, type PreprocessMeta } from "../../runtime/src/image/normalize.ts";

@@ -13,7 +13,7 @@
  * `weights`/`biases` → `weight`/`bias`).
  */
 import { ArchMismatchError, InvalidArgumentError } from "../errors.ts";
-import type { PreprocessMeta } from "../preprocess.ts";
+import type { PreprocessMeta } from "../image/normalize.ts";
 import type { StateDict, Tensor } from "../tensor.ts";
 import type { ConvScaleLayer, Layer, ModelDesc } from "./ir.ts";
 import { key, paramSpecs } from "./ir.ts";

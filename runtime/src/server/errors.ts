@@ -2,6 +2,8 @@
  * HTTP error contract: every failure answers `{ "error": { "code", "message" } }` with one of the
  * stable codes below. Clients branch on `code`; `message` is for humans and may change.
  */
+import { ImageError } from "../errors.ts";
+
 /** Stable error codes of the HTTP API and their HTTP status. */
 export const API_ERRORS = {
   unauthorized: 401, // missing or wrong API key
@@ -42,6 +44,7 @@ export class ApiError extends Error {
 /** Map any thrown value to an ApiError; anything not thrown on purpose is `internal`. */
 export function toApiError(e: unknown): ApiError {
   if (e instanceof ApiError) return e;
+  if (e instanceof ImageError) return new ApiError(e.kind, e.message, { cause: e });
   return new ApiError("internal", "internal error; the server log has details under this request id", {
     cause: e,
   });

@@ -6,9 +6,8 @@
 import type { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { setMetric } from "hono/timing";
-import { alignFace, type Point } from "./align.ts";
+import { imageToTensor, type Point } from "../image/mod.ts";
 import { ApiError } from "./errors.ts";
-import { centerCropResize, decodeImage, normalize, toPlanar } from "./image.ts";
 import type { FaceModel, ServedModel } from "./served_model.ts";
 
 /** Metadata cap (collection and face), in UTF-8 bytes of its JSON. */
@@ -122,19 +121,22 @@ export async function readInput<S extends z.ZodObject>(
   return { images, fields: parsed.data as z.infer<S> };
 }
 
-/** Decode + align/crop + normalise one image for a model; returns C·H·W floats. */
+/** Decode + align/crop + normalise one image for a model (the shared image pipeline); C·H·W floats. */
 export function prepare(
   bytes: Uint8Array,
   m: ServedModel,
   maxPixels: number,
   landmarks?: Point[],
-): Float32Array {
-  const [ch, h, w] = m.inputSize;
-  const planar = toPlanar(decodeImage(bytes, maxPixels), ch as 1 | 3);
-  const crop = landmarks
-    ? alignFace(planar, landmarks, w, h, m.faceTemplate)
-    : centerCropResize(planar, w, h);
-  return normalize(crop, m.preprocess?.mean, m.preprocess?.std);
+): Promise<Float32Array> {
+  const { mean, std } = m.preprocess ?? {};
+  return imageToTensor(bytes, {
+    input: m.inputSize,
+    landmarks,
+    maxPixels,
+    mean,
+    std,
+    template: m.faceTemplate,
+  });
 }
 
 /** One face image of a request: its bytes and, if the client sent them, its landmarks. */
@@ -153,7 +155,9 @@ export async function embedImages(
   const t0 = performance.now();
   const [ch, h, w] = m.inputSize, sz = ch * h * w;
   const batch = new Float32Array(imgs.length * sz);
-  imgs.forEach((im, i) => batch.set(prepare(im.bytes, m, maxPixels, im.landmarks), i * sz));
+  for (const [i, im] of imgs.entries()) {
+    batch.set(await prepare(im.bytes, m, maxPixels, im.landmarks), i * sz);
+  }
   const t1 = performance.now();
   setMetric(c, "decode", t1 - t0, "decode+align");
   const out = await m.embed(batch, imgs.length);

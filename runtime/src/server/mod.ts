@@ -35,15 +35,17 @@ export {
 export { API_ERRORS, ApiError, type ApiErrorCode } from "./errors.ts";
 export { type RateDecision, type RateLimiter, TokenBucketLimiter } from "./token_bucket.ts";
 export { cosine, type Match, SearchIndex } from "./search.ts";
-export { alignFace, FACE_TEMPLATE_112, fitSimilarity, type Point } from "./align.ts";
 export {
-  centerCropResize,
+  alignFace,
   decodeImage,
   DEFAULT_MAX_PIXELS,
-  type ImageInfo,
-  probeImage,
+  FACE_TEMPLATE_112,
+  fitSimilarity,
+  imageToTensor,
+  openImage,
+  type Point,
   type RgbImage,
-} from "./image.ts";
+} from "../image/mod.ts";
 export { MemoryStore } from "./store/memory.ts";
 export { type D1DatabaseLike, D1Store } from "./store/d1.ts";
 export type {

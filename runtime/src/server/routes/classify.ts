@@ -28,7 +28,7 @@ export function classifyRoutes(app: App, d: ServerDeps): void {
       );
     }
     const t0 = performance.now();
-    const x = prepare(images[0], m, d.maxPixels);
+    const x = await prepare(images[0], m, d.maxPixels);
     const t1 = performance.now();
     setMetric(c, "decode", t1 - t0);
     const logits = await m.classify(x, 1);

@@ -1,9 +1,9 @@
 /**
  * Input preprocessing recorded in checkpoints/bundles by `deno task train` (bundle meta key
- * `preprocess`) and applied to raw uint8 images by predict/eval: x = (pixel/255 − mean[c]) / std[c].
+ * `preprocess`) and applied to raw uint8 images by predict/eval/serving: x = (pixel/255 − mean[c]) / std[c].
  */
-import { InvalidArgumentError, InvalidInputError } from "./errors.ts";
-import { type F32, f32 } from "./tensor.ts";
+import { InvalidArgumentError, InvalidInputError } from "../errors.ts";
+import { type F32, f32 } from "../tensor.ts";
 
 /** How raw uint8 NCHW pixels become the model's float input. */
 export interface PreprocessMeta {
@@ -57,12 +57,28 @@ export function preprocess(
     throw new InvalidInputError(`uint8 data has ${pixels.length} values, shape needs ${N * C * plane}`);
   }
   const out = f32([N, C, H, W]);
-  for (let n = 0; n < N; n++) {
-    for (let c = 0; c < C; c++) {
-      const s = 1 / (255 * p.std[c]), b = -p.mean[c] / p.std[c];
-      const o = (n * C + c) * plane;
-      for (let i = 0; i < plane; i++) out.data[o + i] = pixels[o + i] * s + b;
-    }
+  normalizePixels(pixels, C, plane, p.mean, p.std, out.data);
+  return out;
+}
+
+/**
+ * uint8 planar pixels (any number of C·H·W images, `plane` = H·W) → (pixel/255 − mean[c]) / std[c]:
+ * the one normalisation of training, eval and serving. A missing mean/std is 0/1; a 1-element one
+ * applies to every channel.
+ */
+export function normalizePixels(
+  pixels: Uint8Array,
+  channels: number,
+  plane: number,
+  mean?: readonly number[],
+  std?: readonly number[],
+  out: Float32Array = new Float32Array(pixels.length),
+): Float32Array {
+  for (let o = 0, c = 0; o < pixels.length; o += plane, c++) {
+    const ch = c % channels;
+    const m = mean?.[ch] ?? mean?.[0] ?? 0, sd = std?.[ch] ?? std?.[0] ?? 1;
+    const s = 1 / (255 * sd), b = -m / sd;
+    for (let i = 0; i < plane; i++) out[o + i] = pixels[o + i] * s + b;
   }
   return out;
 }
