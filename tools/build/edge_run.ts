@@ -183,7 +183,17 @@ export function workerdProcesses(pid: number): { pid: number; peak: number; rss:
  */
 export function startDeno(
   distDeno: string,
-  o: { apiKey: string; dataDir: string; port?: number; entry?: "serve" | "run"; unstableKv?: boolean },
+  o: {
+    apiKey: string;
+    dataDir: string;
+    port?: number;
+    entry?: "serve" | "run";
+    unstableKv?: boolean;
+    /** Extra environment (e.g. BACKEND=native, which also gets --allow-ffi --allow-sys for the addon). */
+    env?: Record<string, string>;
+    /** With BACKEND=native: grant --allow-ffi (default true; false shows the fallback to wasm). */
+    allowFfi?: boolean;
+  },
 ): Spawned {
   const port = o.port ?? freePort();
   const perms = [
@@ -192,6 +202,7 @@ export function startDeno(
     "--allow-env",
     `--allow-write=${o.dataDir}`,
     ...(o.unstableKv === false ? [] : ["--unstable-kv"]),
+    ...(o.env?.BACKEND === "native" && o.allowFfi !== false ? ["--allow-ffi", "--allow-sys"] : []),
     "--no-config",
   ];
   const args = o.entry === "run"
@@ -199,7 +210,14 @@ export function startDeno(
     : ["serve", "--host", "127.0.0.1", "--port", String(port), ...perms, join(distDeno, "server.mjs")];
   return spawn(Deno.execPath(), args, {
     url: `http://127.0.0.1:${port}`,
-    env: { API_KEYS: o.apiKey, DATA_DIR: o.dataDir, NO_COLOR: "1", PORT: String(port), HOST: "127.0.0.1" },
+    env: {
+      API_KEYS: o.apiKey,
+      DATA_DIR: o.dataDir,
+      NO_COLOR: "1",
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      ...o.env,
+    },
   });
 }
 
@@ -271,46 +289,10 @@ export function startWrangler(
   ], { url: `http://127.0.0.1:${port}`, cwd: ROOT, env: wranglerEnv(o.stateDir) });
 }
 
-/** Path of the workerd binary wrangler uses (installed with it by `deno run npm:wrangler`). */
-export async function workerdBinary(stateDir: string): Promise<string> {
-  const find = () => {
-    for (const e of Deno.readDirSync(join(ROOT, "node_modules", ".deno"))) {
-      if (!e.name.startsWith("wrangler@4.164.0")) continue;
-      const pkg = JSON.parse(
-        Deno.readTextFileSync(
-          join(ROOT, "node_modules", ".deno", e.name, "node_modules/wrangler/package.json"),
-        ),
-      );
-      const v = pkg.dependencies.workerd as string;
-      const plat = `${Deno.build.os === "darwin" ? "darwin" : "linux"}-${
-        Deno.build.arch === "aarch64" ? "arm64" : "64"
-      }`;
-      const bin = join(
-        ROOT,
-        "node_modules",
-        ".deno",
-        `@cloudflare+workerd-${plat}@${v}`,
-        "node_modules",
-        "@cloudflare",
-        `workerd-${plat}`,
-        "bin",
-        "workerd",
-      );
-      Deno.statSync(bin);
-      return bin;
-    }
-    return null;
-  };
-  let bin: string | null = null;
-  try {
-    bin = find();
-  } catch { /* not installed yet */ }
-  if (!bin) {
-    await wrangler(["--version"], { stateDir });
-    bin = find();
-  }
-  if (!bin) throw new Error("workerd binary not found under node_modules/.deno after installing wrangler");
-  return bin;
+/** Path of the workerd binary wrangler 4.164.0 runs (the `workerd` package, same pin, in tools/deno.json). */
+export async function workerdBinary(): Promise<string> {
+  const m = await import("workerd") as { default: string | { default: string } };
+  return typeof m.default === "string" ? m.default : m.default.default;
 }
 
 /**
@@ -320,10 +302,11 @@ export async function workerdBinary(stateDir: string): Promise<string> {
  */
 export async function startWorkerd(
   distCf: string,
-  o: { apiKey: string; stateDir: string; port?: number; inspectorPort?: number },
+  o: { apiKey: string; stateDir: string; port?: number; inspectorPort?: number; main?: string },
 ): Promise<Spawned> {
   const port = o.port ?? freePort();
   const dir = join(distCf, "worker");
+  const main = o.main ?? "worker.mjs";
   const modules: string[] = [];
   // capnp `embed` paths are relative to the config file.
   const fromCfg = (p: string) => relative(o.stateDir, join(dir, p));
@@ -331,8 +314,9 @@ export async function startWorkerd(
     for (const e of Deno.readDirSync(join(dir, sub))) {
       const p = sub ? `${sub}/${e.name}` : e.name;
       if (e.isDirectory) walk(p);
+      else if (p === main || p.endsWith(".mjs")) continue;
       else if (p.endsWith(".wasm")) modules.push(`(name = "${p}", wasm = embed "${fromCfg(p)}")`);
-      else if (p.endsWith(".safetensors")) modules.push(`(name = "${p}", data = embed "${fromCfg(p)}")`);
+      else if (/\.(onnx|safetensors)$/.test(p)) modules.push(`(name = "${p}", data = embed "${fromCfg(p)}")`);
     }
   };
   walk("");
@@ -348,7 +332,7 @@ const config :Workerd.Config = (
 );
 const w :Workerd.Worker = (
   modules = [
-    (name = "worker.mjs", esModule = embed "${fromCfg("worker.mjs")}"),
+    (name = "${main}", esModule = embed "${fromCfg(main)}"),
     ${modules.join(",\n    ")}
   ],
   compatibilityDate = "2026-11-01",
@@ -362,7 +346,7 @@ const w :Workerd.Worker = (
   await Deno.mkdir(o.stateDir, { recursive: true });
   await Deno.writeTextFile(cfg, capnp);
   const inspect = o.inspectorPort ? [`--inspector-addr=127.0.0.1:${o.inspectorPort}`] : [];
-  return spawn(await workerdBinary(o.stateDir), ["serve", "--experimental", ...inspect, cfg], {
+  return spawn(await workerdBinary(), ["serve", "--experimental", ...inspect, cfg], {
     url: `http://127.0.0.1:${port}`,
   });
 }

@@ -1,26 +1,20 @@
 /**
- * `deno task bench:edge`: cold start and warm latency of the edge builds in their real runtimes, and
- * peak memory.
+ * `deno task bench:edge`: cold start of the edge builds in their real runtimes, broken down, side by
+ * side with a hello-world Hono app on the same runtime; then warm latency and peak memory.
  *
- *  - deno:     `deno serve dist/deno/server.mjs` (the documented command)
+ *  - deno:     `deno serve dist/deno/server.mjs` (the documented command), BACKEND=wasm and =native
  *  - workerd:  plain `workerd serve` on the Workers modules (what production runs, minus wrangler)
- *  - wrangler: `wrangler dev` (workerd + local D1 + wrangler's proxy; the developer loop)
+ *  - wrangler: `wrangler dev` (workerd + local D1 + wrangler's proxy; the developer loop; opt-in)
  *
- * Cold start = process spawn → first successful `POST /v1/faces/embed` (the first request also
- * creates the ORT session). Warm = sequential embeds afterwards. Peak RSS = VmHWM of the serving
- * process (for wrangler: of the workerd running the worker).
+ * Cold start = process spawn → first successful `POST /v1/faces/embed` (hello: first `GET /`). The
+ * breakdown comes from the app's own marks (`/healthz` → `edge.coldStart`, runtime/adapter/shared.ts).
  */
 import jpeg from "jpeg-js";
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import {
-  buildEdge,
-  DEFAULT_MANIFEST,
-  modelsFromManifest,
-  type ModelSpec,
-  modelSpecFor,
-  readManifest,
-} from "../build/edge.ts";
+import { chooseModels } from "../../runtime/src/server/manifest.ts";
+import { buildEdge } from "../build/mod.ts";
+import { buildHello } from "../build/hello.ts";
 import {
   applyMigrations,
   freePort,
@@ -31,7 +25,6 @@ import {
   startWorkerd,
   startWrangler,
   waitFor,
-  workerdProcesses,
 } from "../build/edge_run.ts";
 import { fail, fmtBytes, main } from "./_cli.ts";
 
@@ -69,66 +62,81 @@ async function embed(url: string, img: Uint8Array): Promise<number[] | undefined
   return b.embedding;
 }
 
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
+async function hello(url: string): Promise<true | undefined> {
+  const r = await fetch(url, { signal: AbortSignal.timeout(30_000) });
+  await r.body?.cancel();
+  return r.status === 200 ? true : undefined;
+}
+
+const median = (xs: number[]) => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN;
 };
 
-/** One target's figures. */
+type Marks = Record<string, number | string | null>;
+
+/** One runtime × app. */
 interface Row {
-  target: string;
+  name: string;
+  kind: "hello" | "face";
   coldMs: number[];
-  /** Spawn → the port accepts connections (process + runtime + script loaded). */
   listenMs: number[];
-  warmP50Ms: number;
-  warmP90Ms: number;
+  /** Per cold run: the app's cold-start marks, and spawn → first module statement. */
+  marks: Marks[];
+  bootMs: number[];
+  warmP50Ms?: number;
   peakRssBytes: number;
-  wasmMemoryBytes: number;
-  initMs: number;
-  /** V8 heap (total) of the worker isolate, workerd only. */
+  wasmMemoryBytes?: number;
   heapBytes?: number;
   note: string;
 }
 
 async function measure(
-  target: string,
+  name: string,
+  kind: Row["kind"],
   start: () => Promise<Spawned>,
-  rssOf: (s: Spawned) => number,
   o: { runs: number; warm: number; img: Uint8Array; note: string; heap?: () => Promise<number> },
 ): Promise<Row> {
-  const cold: number[] = [];
-  const listen: number[] = [];
-  const warm: number[] = [];
-  let peak = 0, wasm = 0, init = 0, heap: number | undefined;
+  const row: Row = {
+    name,
+    kind,
+    coldMs: [],
+    listenMs: [],
+    marks: [],
+    bootMs: [],
+    peakRssBytes: 0,
+    note: o.note,
+  };
   for (let run = 0; run < o.runs; run++) {
     const s = await start();
     try {
       const port = Number(new URL(s.url).port);
-      await waitFor(
-        s,
-        async () => {
-          (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-          return true;
-        },
-        "a listening port",
-        180_000,
-        10,
-      );
-      listen.push(Date.now() - s.spawnedAt);
-      await waitFor(s, () => embed(s.url, o.img), "a successful embed", 180_000, 25);
-      cold.push(Date.now() - s.spawnedAt);
-      if (run === o.runs - 1) {
-        for (let i = 0; i < o.warm; i++) {
-          const t = performance.now();
-          if (!(await embed(s.url, o.img))) throw new Error("warm embed failed");
-          warm.push(performance.now() - t);
+      const connect = async () => ((await Deno.connect({ hostname: "127.0.0.1", port })).close(), true);
+      await waitFor(s, connect, "a listening port", 180_000, 5);
+      row.listenMs.push(Date.now() - s.spawnedAt);
+      if (kind === "hello") await waitFor(s, () => hello(s.url), "a hello answer", 60_000, 5);
+      else await waitFor(s, () => embed(s.url, o.img), "a successful embed", 180_000, 10);
+      row.coldMs.push(Date.now() - s.spawnedAt);
+      if (kind === "face") {
+        const h = await (await fetch(`${s.url}/healthz`, { headers: { Authorization: `Bearer ${KEY}` } }))
+          .json();
+        const cs = (h.edge?.coldStart ?? {}) as Marks;
+        row.marks.push(cs);
+        const t0 = Number(cs.timeOrigin) + Number(cs.moduleStartMs);
+        if (Number(cs.timeOrigin) > 0 && Number.isFinite(t0)) row.bootMs.push(t0 - s.spawnedAt);
+        row.wasmMemoryBytes = h.edge?.wasmMemoryBytes;
+        if (run === o.runs - 1) {
+          const warm: number[] = [];
+          for (let i = 0; i < o.warm; i++) {
+            const t = performance.now();
+            if (!(await embed(s.url, o.img))) throw new Error("warm embed failed");
+            warm.push(performance.now() - t);
+          }
+          row.warmP50Ms = median(warm);
+          row.heapBytes = await o.heap?.();
         }
-        const h = await (await fetch(`${s.url}/healthz`)).json();
-        wasm = h.edge?.wasmMemoryBytes ?? 0;
-        init = h.edge?.initMs ?? -1;
-        heap = await o.heap?.();
       }
-      peak = Math.max(peak, rssOf(s));
+      row.peakRssBytes = Math.max(row.peakRssBytes, memoryOf(s.pid)?.peak ?? 0);
     } catch (e) {
       console.error(s.output().slice(-3000));
       throw e;
@@ -136,33 +144,71 @@ async function measure(
       await s.stop();
     }
   }
-  return {
-    target,
-    coldMs: cold,
-    listenMs: listen,
-    warmP50Ms: pct(warm, 0.5),
-    warmP90Ms: pct(warm, 0.9),
-    peakRssBytes: peak,
-    wasmMemoryBytes: wasm,
-    initMs: init,
-    heapBytes: heap,
-    note: o.note,
-  };
+  return row;
 }
 
 const USAGE = `deno task bench:edge [options]
 
-Builds dist for both targets (into a temp dir) and measures cold start, warm latency and memory.
+Builds dist for both targets and a hello-world Hono app (into a temp dir), then measures cold start
+(spawn → first embed, broken down), warm latency and memory, each runtime next to its hello world.
 
-  --face <bundle>      face bundle only (default: the weights/manifest.json defaults, face + classifier,
-                       as deno task serve)
-  --runs <n>           cold starts per target (default 3; wrangler: 1)
-  --warm <n>           warm embeds (default 30)
-  --targets <list>     comma-separated: deno,workerd,wrangler (default all)
-  --workers-dtype <d>  bundle dtype on Workers (default int8)
+  --face <bundle>      face bundle only (default: the weights/manifest.json defaults, as deno task serve)
+  --runs <n>           cold starts per row (default 3; wrangler: 1)
+  --warm <n>           warm embeds (default 20)
+  --targets <list>     comma-separated: deno,native,workerd,wrangler (default deno,native,workerd)
+  --dtype <d>          bundle dtype (default int8)
   --int8 <mode>        weights (default) | dynamic: how int8 bundles run
-  --inline             Deno build with ORT wasm and weights inlined in server.mjs
+  --no-preload         dist/deno with PRELOAD=0 (face session created by the first request)
   --json <file>        also write the figures as JSON`;
+
+const ms = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? `${Math.round(v)}` : "–");
+
+function table(rows: Row[]): string {
+  const m = (r: Row, k: string) => median(r.marks.map((x) => Number(x[k] ?? NaN)));
+  const head = [
+    "runtime / app",
+    "spawn → first answer (median)",
+    "spawn → listening",
+    "runtime boot",
+    "module eval",
+    "wasm compile",
+    "wasm instantiate / addon load",
+    "ORT init + session create",
+    "graph read (Deno) / build (workerd)",
+    "first run",
+    "warm p50",
+    "peak RSS",
+    "ORT wasm mem",
+    "isolate heap",
+    "notes",
+  ];
+  const lines = [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`];
+  for (const r of rows) {
+    const face = r.kind === "face";
+    lines.push(
+      `| ${
+        [
+          r.name,
+          `**${ms(median(r.coldMs))} ms** (${r.coldMs.join(", ")})`,
+          `${ms(median(r.listenMs))} ms`,
+          face ? `${ms(median(r.bootMs))}` : "",
+          face ? ms(m(r, "moduleEvalMs")) : "",
+          face ? ms(m(r, "wasmCompileReadyMs")) : "",
+          face ? ms(m(r, "wasmMs")) : "",
+          face ? ms(m(r, "firstSessionMs")) : "",
+          face ? ms(m(r, "graphReadMs")) : "",
+          face ? ms(m(r, "firstRunMs")) : "",
+          r.warmP50Ms !== undefined ? `${r.warmP50Ms.toFixed(1)} ms` : "",
+          fmtBytes(r.peakRssBytes),
+          r.wasmMemoryBytes ? fmtBytes(r.wasmMemoryBytes) : "",
+          r.heapBytes ? fmtBytes(r.heapBytes) : "",
+          r.note,
+        ].join(" | ")
+      } |`,
+    );
+  }
+  return lines.join("\n");
+}
 
 if (import.meta.main) {
   await main(async () => {
@@ -173,11 +219,11 @@ if (import.meta.main) {
         options: {
           face: { type: "string" },
           runs: { type: "string", default: "3" },
-          warm: { type: "string", default: "30" },
-          targets: { type: "string", default: "deno,workerd,wrangler" },
-          "workers-dtype": { type: "string", default: "int8" },
+          warm: { type: "string", default: "20" },
+          targets: { type: "string", default: "deno,native,workerd" },
+          dtype: { type: "string", default: "int8" },
           int8: { type: "string", default: "weights" },
-          inline: { type: "boolean" },
+          "no-preload": { type: "boolean" },
           json: { type: "string" },
           help: { type: "boolean", short: "h" },
         },
@@ -190,41 +236,65 @@ if (import.meta.main) {
     const runs = Number(v.runs), warmN = Number(v.warm);
     if (!(runs >= 1) || !(warmN >= 1)) fail("--runs and --warm must be ≥ 1");
     const targets = String(v.targets).split(",");
-    let models: ModelSpec[];
-    const m = await readManifest();
-    if (v.face) {
-      models = [modelSpecFor(v.face, "face", m)];
-    } else {
-      models = m ? modelsFromManifest(m, DEFAULT_MANIFEST) : [];
-      if (!models.length) fail(`no face model: ${DEFAULT_MANIFEST} missing or empty`, "pass --face <bundle>");
-    }
+    const models = await chooseModels({
+      manifestPath: "weights/manifest.json",
+      faces: v.face ? [v.face] : undefined,
+      noClassifier: Boolean(v.face),
+      dtype: v.dtype,
+    });
     const tmp = await Deno.makeTempDir({ prefix: "bench-edge-" });
     try {
       const reports = await buildEdge({
         models,
         outDir: join(tmp, "dist"),
-        workersDtype: v["workers-dtype"] as "int8",
+        dtype: v.dtype as "int8",
         int8: v.int8 === "dynamic" ? "dynamic" : "weights",
-        inline: Boolean(v.inline),
         quiet: true,
       });
+      const hw = await buildHello(join(tmp, "hello"));
       const img = benchImage();
       const rows: Row[] = [];
       const denoDist = join(tmp, "dist", "deno"), cfDist = join(tmp, "dist", "cloudflare");
-      const denoModel = reports[0].build.models[0], cfModel = reports[1].build.models[0];
       const host =
         `${Deno.build.os}/${Deno.build.arch}, ${navigator.hardwareConcurrency} CPUs, deno ${Deno.version.deno}`;
       const load = () => Deno.readTextFileSync("/proc/loadavg").split(" ")[0];
       const loadBefore = load();
-      if (targets.includes("deno")) {
-        const data = join(tmp, "kv");
-        await Deno.mkdir(data);
+      const common = { runs, warm: warmN, img };
+      const denoEnv: Record<string, string> = v["no-preload"] ? { PRELOAD: "0" } : {};
+      const kv = async (n: string) => (await Deno.mkdir(join(tmp, n), { recursive: true }), join(tmp, n));
+      if (targets.includes("deno") || targets.includes("native")) {
+        const dataDir = await kv("kv-hello");
         rows.push(
           await measure(
-            "deno serve",
-            () => Promise.resolve(startDeno(denoDist, { apiKey: KEY, dataDir: data })),
-            (s) => memoryOf(s.pid)?.peak ?? 0,
-            { runs, warm: warmN, img, note: `${denoModel.dtype} bundle${v.inline ? ", inlined" : ""}` },
+            "deno serve · hello-world Hono",
+            "hello",
+            () => Promise.resolve(startDeno(hw.deno, { apiKey: KEY, dataDir })),
+            { ...common, note: "baseline" },
+          ),
+        );
+      }
+      if (targets.includes("deno")) {
+        const dataDir = await kv("kv-wasm");
+        rows.push(
+          await measure(
+            "deno serve · face API (wasm)",
+            "face",
+            () => Promise.resolve(startDeno(denoDist, { apiKey: KEY, dataDir, env: denoEnv })),
+            { ...common, note: `${v.dtype}, ${v["no-preload"] ? "PRELOAD=0" : "face session preloaded"}` },
+          ),
+        );
+      }
+      if (targets.includes("native")) {
+        const dataDir = await kv("kv-native");
+        rows.push(
+          await measure(
+            "deno serve · face API (BACKEND=native)",
+            "face",
+            () =>
+              Promise.resolve(
+                startDeno(denoDist, { apiKey: KEY, dataDir, env: { ...denoEnv, BACKEND: "native" } }),
+              ),
+            { ...common, note: "onnxruntime-node" },
           ),
         );
       }
@@ -232,14 +302,23 @@ if (import.meta.main) {
         const inspectorPort = freePort();
         rows.push(
           await measure(
-            "workerd",
-            () => startWorkerd(cfDist, { apiKey: KEY, stateDir: join(tmp, "workerd"), inspectorPort }),
-            (s) => memoryOf(s.pid)?.peak ?? 0,
+            "workerd · hello-world Hono",
+            "hello",
+            () => startWorkerd(hw.cloudflare, { apiKey: KEY, stateDir: join(tmp, "workerd-hello") }),
             {
-              runs,
-              warm: warmN,
-              img,
-              note: `${cfModel.dtype} bundle (int8 ${v.int8}), no wrangler`,
+              ...common,
+              note: "baseline",
+            },
+          ),
+        );
+        rows.push(
+          await measure(
+            "workerd · face API",
+            "face",
+            () => startWorkerd(cfDist, { apiKey: KEY, stateDir: join(tmp, "workerd"), inspectorPort }),
+            {
+              ...common,
+              note: `${v.dtype} (int8 ${v.int8}), no wrangler; wasm compiled before listening`,
               heap: async () => (await isolateHeap(inspectorPort)).totalSize,
             },
           ),
@@ -248,46 +327,28 @@ if (import.meta.main) {
       if (targets.includes("wrangler")) {
         const state = join(tmp, "wrangler");
         await applyMigrations(cfDist, state);
-        rows.push(
-          await measure(
-            "wrangler dev",
-            () => Promise.resolve(startWrangler(cfDist, { apiKey: KEY, stateDir: state })),
-            (s) => Math.max(0, ...workerdProcesses(s.pid).filter((p) => p.user).map((p) => p.peak)),
-            { runs: 1, warm: warmN, img, note: `${cfModel.dtype} bundle, RSS of the worker's workerd` },
-          ),
+        const row = await measure(
+          "wrangler dev · face API",
+          "face",
+          () => Promise.resolve(startWrangler(cfDist, { apiKey: KEY, stateDir: state })),
+          { ...common, runs: 1, note: "RSS: wrangler's own process" },
         );
+        rows.push(row);
       }
       const date = new Date().toISOString().slice(0, 10);
       console.log(`bench:edge ${date} — ${host}; load average ${loadBefore} before, ${load()} after`);
       console.log(
-        `models: deno ${
-          reports[0].build.models.map((m) => `${m.file} (${fmtBytes(m.bytes)})`).join(", ")
-        }; ` +
-          `workers ${reports[1].build.models.map((m) => `${m.file} (${fmtBytes(m.bytes)})`).join(", ")}\n`,
+        `models: ${
+          reports[0].build.models.map((m) => `${m.file} (${fmtBytes(m.bytes)}, from ${m.dtype})`).join(", ")
+        }`,
       );
       console.log(
-        "| target | cold start (spawn → first embed) | spawn → listening | first-request init | warm p50 | warm p90 | peak RSS | " +
-          "ORT wasm memory | isolate JS heap | notes |",
+        "runtime boot = spawn → the bundle's first statement (Deno; workerd: see its hello-world row); " +
+          "module eval = rest of the bundle; wasm compile = ORT wasm compiled in the background from the first " +
+          "statement (Deno; workerd compiles it before listening); Deno ships ONNX graphs built at build time; workerd builds them from the int8 bundle on first use.\n",
       );
-      console.log("|---|---|---|---|---|---|---|---|---|---|");
-      for (const r of rows) {
-        const cold = r.coldMs.length > 1
-          ? `${pct(r.coldMs, 0.5)} ms (median of ${r.coldMs.length}: ${r.coldMs.join(", ")})`
-          : `${r.coldMs[0]} ms`;
-        console.log(
-          `| ${r.target} | ${cold} | ${pct(r.listenMs, 0.5)} ms | ${r.initMs} ms | ${
-            r.warmP50Ms.toFixed(1)
-          } ms | ${r.warmP90Ms.toFixed(1)} ms | ${fmtBytes(r.peakRssBytes)} | ${
-            fmtBytes(r.wasmMemoryBytes)
-          } | ${r.heapBytes ? fmtBytes(r.heapBytes) : "–"} | ${r.note} |`,
-        );
-      }
-      if (v.json) {
-        await Deno.writeTextFile(
-          v.json,
-          JSON.stringify({ date, host, models: { deno: denoModel, workers: cfModel }, rows }, null, 2) + "\n",
-        );
-      }
+      console.log(table(rows));
+      if (v.json) await Deno.writeTextFile(v.json, JSON.stringify({ date, host, rows }, null, 2) + "\n");
     } finally {
       await Deno.remove(tmp, { recursive: true });
     }

@@ -2,9 +2,12 @@
  * deno task eval <bundle|checkpoint.safetensors> [--dataset <spec>] [--backend …] [--json out.json]
  *                [--write-threshold]
  *
+ * deno task eval <face bundle> --pairs <pairs.txt | pairs.csv> --images <dir> [--align detect|none]
+ *
  * Classifiers: top-1 on the test split. Face (embedding) models: verification over every pair of
  * held-out identities (ROC, TAR at FAR = 1e-3 / 1e-2, best accuracy and its threshold);
- * --write-threshold stores the threshold and the metrics in the bundle's meta.
+ * --write-threshold stores the threshold and the metrics in the bundle's meta. With --pairs: the
+ * LFW protocol on a pair list (tools/eval/).
  */
 import cliProgress from "cli-progress";
 import { InvalidArgumentError } from "../../runtime/src/errors.ts";
@@ -20,6 +23,7 @@ import { loadDataset } from "../train/data.ts";
 import { type Predict, predictSet, top1, verification } from "../train/evaluate.ts";
 import { TrainGraph } from "../train/graph.ts";
 import { predictBatch } from "../train/trainer.ts";
+import { evaluatePairs, openEmbedModel, type PairEvaluation, parsePairs } from "../eval/mod.ts";
 import { main, parseCli } from "./_cli.ts";
 
 const USAGE = `usage: deno task eval <bundle | checkpoint.safetensors> [options]
@@ -29,7 +33,78 @@ const USAGE = `usage: deno task eval <bundle | checkpoint.safetensors> [options]
                      checkpoints: tfjs auto|wasm|webgpu|cpu (default wasm)
   --batch N          evaluation batch (default 256)
   --json FILE        write the metrics as JSON
-  --write-threshold  face bundles: store the best-accuracy threshold and metrics in the bundle meta`;
+  --write-threshold  face bundles: store the best-accuracy threshold and metrics in the bundle meta
+
+  Pair lists (LFW protocol: per-fold threshold chosen on the other folds, mean accuracy ± std,
+  ROC AUC, TAR at FAR = 1e-3 / 1e-2):
+  --pairs FILE       LFW pairs.txt (header '<folds> <n>', matched 'name i j', mismatched
+                     'name1 i name2 j') or a .csv of path_a,path_b,same[,fold]
+  --images DIR       LFW: DIR/<name>/<name>_<iiii>.jpg; CSV: base folder of relative paths
+                     (default: the pairs file's folder)
+  --align MODE       detect (default): find the face and align it on its 5 landmarks;
+                     none: the images are face crops already
+  --folds K          CSV without a fold column: spread pairs over K folds (default 10)`;
+
+async function evalPairs(bundlePath: string, v: Record<string, string | boolean | undefined>) {
+  const pairsPath = v.pairs as string;
+  const dir = (v.images as string | undefined) ??
+    (pairsPath.includes("/") ? pairsPath.replace(/\/[^/]*$/, "") : ".");
+  const align = (v.align ?? "detect") as string;
+  if (align !== "detect" && align !== "none") {
+    throw new InvalidArgumentError(`--align must be detect or none, got '${align}'`);
+  }
+  const folds = Number(v.folds ?? 10);
+  if (!Number.isInteger(folds) || folds < 1) {
+    throw new InvalidArgumentError("--folds must be a positive integer");
+  }
+  const pairs = parsePairs(await Deno.readTextFile(pairsPath), pairsPath, dir, folds);
+  const model = await openEmbedModel(bundlePath, (v.backend ?? "wasm") as "wasm");
+  let detector;
+  if (align === "detect") {
+    await initBackend("wasm");
+    detector = await (await import("../data/faceapi_detect.ts")).faceApiDetector();
+  }
+  console.log(
+    `eval     ${bundlePath} on ${pairsPath} (${pairs.length} pairs) with ${model.engine}, align ${align}`,
+  );
+  const r = await evaluatePairs(pairs, model, { align, detector, batch: Number(v.batch) });
+  await model.dispose();
+  printPairs(r);
+  if (v.json) {
+    const { roc, scores, ...rest } = r;
+    await Deno.writeTextFile(
+      v.json as string,
+      JSON.stringify(
+        { task: "face-verification-pairs", pairs_file: pairsPath, align, ...rest, roc, scores },
+        null,
+        2,
+      ) +
+        "\n",
+    );
+  }
+}
+
+function printPairs(r: PairEvaluation) {
+  const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
+  console.log(
+    `pairs    ${r.pairs.positive} genuine / ${r.pairs.negative} impostor, ${r.images} images, ${r.folds} fold(s)` +
+      (r.undetected.length ? `, no face found in ${r.undetected.length} (centre crop used)` : ""),
+  );
+  console.log(
+    `accuracy ${pct(r.meanAccuracy)} ± ${pct(r.stdAccuracy)} (threshold per fold from the other folds${
+      r.folds === 1 ? "; ONE fold: fitted on itself, optimistic" : ""
+    }; answering the majority class scores ${
+      pct(Math.max(r.pairs.positive, r.pairs.negative) / (r.pairs.positive + r.pairs.negative))
+    })`,
+  );
+  console.log(`AUC      ${r.auc.toFixed(4)}`);
+  const far = (f: string) =>
+    Number(f) < r.farResolution
+      ? `${pct(r.tarAtFar[f])} (FAR ${f} < 1/${r.pairs.negative} impostors: at FAR 0)`
+      : pct(r.tarAtFar[f]);
+  console.log(`TAR      ${far("0.001")} @ FAR=1e-3, ${far("0.01")} @ FAR=1e-2`);
+  console.log(`best acc ${pct(r.bestAccuracy)} at cosine threshold ${r.threshold.toFixed(4)} (all pairs)`);
+}
 
 await main(async () => {
   const { values, positionals } = parseCli(USAGE, {
@@ -38,11 +113,16 @@ await main(async () => {
     batch: { type: "string", default: "256" },
     json: { type: "string" },
     "write-threshold": { type: "boolean", default: false },
+    pairs: { type: "string" },
+    images: { type: "string" },
+    align: { type: "string" },
+    folds: { type: "string" },
   });
   const [path] = positionals;
   if (!path || positionals.length > 1) {
     throw new InvalidArgumentError("give exactly one bundle or checkpoint", USAGE);
   }
+  if (values.pairs) return await evalPairs(path, values);
   const batch = Number(values.batch);
   if (!Number.isInteger(batch) || batch < 1) {
     throw new InvalidArgumentError("--batch must be a positive integer");

@@ -1,7 +1,7 @@
 /**
  * `deno task serve`: the face API on Deno with the shipped models and a Deno KV gallery.
  *
- * Environment:
+ * Environment (parsed by runtime/adapter/config.ts, the parser the edge entries share):
  *   PORT            listen port (default 8000; 0 = any free port)
  *   HOST            listen address (default 127.0.0.1; 0.0.0.0 to reach it from a phone on the LAN)
  *   API_KEYS        comma-separated keys; if empty, one is generated into $DATA_DIR/api-key and printed once
@@ -9,77 +9,56 @@
  *   MODEL           face bundle path (default: the manifest's default face bundle)
  *   CLASSIFIER      classifier bundle path, or "none" (default: the manifest's default classifier)
  *   WEIGHTS         manifest path (default weights/manifest.json)
+ *   DTYPE           dtype of the manifest defaults: int8 (default, as the edge builds) | fp16 | fp32 | keep
  *   BACKEND         auto | webgpu | wasm | native | reference (default auto)
  *   RATE_LIMIT_RPM  requests per minute per key (default 600; 0 disables)
  *   CORS_ORIGINS    comma-separated origins or * (default: none)
  *   MAX_BODY_BYTES  default 5242880;  MAX_PIXELS  default 40000000
  */
-import { basename, dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import { createApp } from "../../runtime/src/server/app.ts";
-import {
-  type ManifestEntry,
-  parseManifest,
-  pickDefault,
-  servedModelFromBundle,
-} from "../../runtime/src/server/bundles.ts";
-import type { LoadedServedModel } from "../../runtime/src/server/bundles.ts";
+import { type LoadedServedModel, servedModelFromBundle } from "../../runtime/src/server/bundles.ts";
+import { chooseModels, type ResolvedModel } from "../../runtime/src/server/manifest.ts";
+import { RepmlpError } from "../../runtime/src/errors.ts";
 import type { ClassifierModel, FaceModel } from "../../runtime/src/server/served_model.ts";
 import { playgroundHandler } from "../../runtime/src/server/playground.ts";
 import { KvStore } from "../../runtime/src/server/store/kv.ts";
 import type { Backend } from "../../runtime/src/backends/mod.ts";
-
-const env = (k: string, d = "") => Deno.env.get(k) ?? d;
+import { parseConfig, type ServerConfig } from "../../runtime/adapter/config.ts";
 
 function fail(msg: string): never {
   console.error(`serve: ${msg}`);
   Deno.exit(1);
 }
 
-function intEnv(k: string, d: number): number {
-  const v = Number(env(k, String(d)));
-  if (!Number.isInteger(v) || v < 0) fail(`${k} must be a non-negative integer, got '${env(k)}'`);
-  return v;
-}
-
-async function readManifest(path: string) {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch {
-    return null;
-  }
-  return parseManifest(JSON.parse(text), path);
-}
-
-async function loadEntry(
-  file: string,
-  entry: Pick<ManifestEntry, "name" | "task" | "threshold" | "labels" | "metrics">,
-  backend: Backend,
-): Promise<LoadedServedModel> {
+async function load(m: ResolvedModel, backend: Backend): Promise<LoadedServedModel> {
   let bytes: Uint8Array;
   try {
-    bytes = await Deno.readFile(file);
+    bytes = await Deno.readFile(m.path);
   } catch {
     fail(
-      `${entry.task} bundle '${file}' not found; run the conversion/training task that produces it, or point ${
-        entry.task === "face" ? "MODEL" : "CLASSIFIER"
+      `${m.entry.task} bundle '${m.path}' not found; run the conversion/training task that produces it, or point ${
+        m.entry.task === "face" ? "MODEL" : "CLASSIFIER"
       } at a bundle`,
     );
   }
   const t0 = performance.now();
-  const m = await servedModelFromBundle(bytes, entry, { backend, log: (s) => console.error(`serve: ${s}`) });
+  const r = await servedModelFromBundle(bytes, m.entry, {
+    backend,
+    log: (s) => console.error(`serve: ${s}`),
+  });
   console.error(
-    `serve: loaded ${entry.task} '${m.model.name}' (${m.model.dtype}, ${m.model.backend}) from ${file} in ${
+    `serve: loaded ${m.entry.task} '${r.model.name}' (${r.model.dtype}, ${r.model.backend}) from ${m.path} in ${
       Math.round(performance.now() - t0)
     } ms`,
   );
-  return m;
+  return r;
 }
+
+const absDir = (p: string) => (p.startsWith("/") ? p : join(Deno.cwd(), p));
 
 /** API keys from env, or the generated one under DATA_DIR (created and printed on first start). */
 async function apiKeys(dataDir: string): Promise<string[]> {
-  const keys = env("API_KEYS").split(",").map((k) => k.trim()).filter(Boolean);
-  if (keys.length) return keys;
   const file = join(dataDir, "api-key");
   try {
     const k = (await Deno.readTextFile(file)).trim();
@@ -98,72 +77,42 @@ async function apiKeys(dataDir: string): Promise<string[]> {
 }
 
 async function main() {
-  const dataDir = resolve(env("DATA_DIR", "./.data"));
+  let cfg: ServerConfig;
+  let models: ResolvedModel[];
+  try {
+    cfg = parseConfig((k) => Deno.env.get(k));
+    models = await chooseModels({
+      manifestPath: cfg.weights ?? "weights/manifest.json",
+      faces: cfg.model ? [cfg.model] : undefined,
+      classifiers: cfg.classifier && cfg.classifier !== "none" ? [cfg.classifier] : undefined,
+      noClassifier: cfg.classifier === "none",
+      dtype: cfg.dtype,
+    });
+  } catch (e) {
+    fail(`${(e as Error).message}${e instanceof RepmlpError && e.hint ? `\nhint: ${e.hint}` : ""}`);
+  }
+  if (cfg.classifier !== "none" && !models.some((m) => m.entry.task === "classifier")) {
+    console.error("serve: no classifier bundle in the manifest; /v1/classify is disabled");
+  }
+  const dataDir = absDir(cfg.dataDir ?? "./.data");
   await Deno.mkdir(dataDir, { recursive: true });
-  const backend = env("BACKEND", "auto") as Backend;
-  const manifestPath = resolve(env("WEIGHTS", "weights/manifest.json"));
-  const manifest = await readManifest(manifestPath);
-  const rel = (f: string) => resolve(dirname(manifestPath), f);
-
   const loaded: LoadedServedModel[] = [];
-  const modelPath = env("MODEL");
-  if (modelPath) {
-    const fromManifest = manifest?.bundles.find((b) => rel(b.file) === resolve(modelPath));
-    loaded.push(
-      await loadEntry(resolve(modelPath), {
-        name: fromManifest?.name ?? basename(modelPath).replace(/\.[^.]+$/, ""),
-        task: "face",
-        threshold: fromManifest?.threshold,
-        metrics: fromManifest?.metrics,
-      }, backend),
-    );
-  } else {
-    const face = manifest && pickDefault(manifest, "face");
-    if (!face) {
-      fail(
-        manifest
-          ? `${manifestPath} lists no face bundle; set MODEL=path/to/face.bundle`
-          : `${manifestPath} not found: the default face model ships in weights/ (see docs/api.md), ` +
-            `or set MODEL=path/to/face.bundle`,
-      );
-    }
-    loaded.push(await loadEntry(rel(face.file), face, backend));
-  }
-  const clsPath = env("CLASSIFIER");
-  if (clsPath !== "none") {
-    if (clsPath) {
-      loaded.push(
-        await loadEntry(resolve(clsPath), {
-          name: basename(clsPath).replace(/\.[^.]+$/, ""),
-          task: "classifier",
-        }, backend),
-      );
-    } else {
-      const cls = manifest && pickDefault(manifest, "classifier");
-      if (cls) loaded.push(await loadEntry(rel(cls.file), cls, backend));
-      else console.error("serve: no classifier bundle in the manifest; /v1/classify is disabled");
-    }
-  }
+  for (const m of models) loaded.push(await load(m, cfg.backend));
 
   const store = await KvStore.open(join(dataDir, "gallery.kv"));
-  const rpm = intEnv("RATE_LIMIT_RPM", 600);
-  const cors = env("CORS_ORIGINS");
   const app = createApp({
+    ...cfg.app,
     faceModels: loaded.filter((m) => m.task === "face").map((m) => m.model as FaceModel),
     classifiers: loaded.filter((m) => m.task === "classifier").map((m) => m.model as ClassifierModel),
     store,
-    apiKeys: await apiKeys(dataDir),
-    rateLimit: rpm === 0 ? false : { requestsPerMinute: rpm, burst: Math.max(10, Math.ceil(rpm / 6)) },
-    cors: cors ? { origins: cors === "*" ? "*" : cors.split(",").map((s) => s.trim()) } : undefined,
-    maxBodyBytes: intEnv("MAX_BODY_BYTES", 5 * 2 ** 20),
-    maxPixels: intEnv("MAX_PIXELS", 40_000_000),
+    apiKeys: cfg.apiKeys.length ? cfg.apiKeys : await apiKeys(dataDir),
     playground: () => playgroundHandler(),
   });
 
   const ac = new AbortController();
   const server = Deno.serve({
-    hostname: env("HOST", "127.0.0.1"),
-    port: intEnv("PORT", 8000),
+    hostname: cfg.host,
+    port: cfg.port,
     signal: ac.signal,
     onListen: ({ hostname, port }) => console.error(`serve: listening on http://${hostname}:${port}`),
   }, app.fetch);

@@ -5,9 +5,15 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { buildEdge, formatReport, PLACEHOLDER_D1_ID } from "../build/edge.ts";
+import { buildEdge, formatReport, PLACEHOLDER_D1_ID } from "../build/mod.ts";
 import { answered, startDeno } from "../build/edge_run.ts";
-import { readBundle } from "../../runtime/src/io/bundle.ts";
+import { readBundle, writeBundle } from "../../runtime/src/io/bundle.ts";
+import { loadBundle } from "../../runtime/src/deploy_model.ts";
+import { buildOnnx } from "../../runtime/src/onnx/graph.ts";
+import { servedModelInfo } from "../../runtime/src/server/model_info.ts";
+import { ORT_NODE_SPECIFIER } from "../../runtime/src/backends/ort_node.ts";
+import { ConfigError, parseConfig } from "../../runtime/adapter/config.ts";
+import { graphOfBundle } from "../../runtime/adapter/graph.ts";
 import type { RepmlpError } from "../../runtime/src/errors.ts";
 import { createWorker, type WorkerAssets } from "../../runtime/adapter/cloudflare/worker.ts";
 import { appOptionsFromEnv, EdgeConfigError } from "../../runtime/adapter/shared.ts";
@@ -31,42 +37,56 @@ function parseJsonc(text: string): Record<string, unknown> {
   return JSON.parse(text.split("\n").filter((l) => !l.startsWith("//")).join("\n"));
 }
 
-Deno.test("edge build: both targets, layout, wrangler config, int8 face model on Workers, size report", async () => {
+Deno.test("edge build: both targets, layout, wrangler config, one int8 model and graph on both, size report", async () => {
   await withBuild(async (tmp, bundle) => {
     const out = join(tmp, "dist");
     const reports = await buildEdge({ models: [{ entry: face, path: bundle }], outDir: out, quiet: true });
     assert.deepEqual(reports.map((r) => r.target), ["deno", "cloudflare"]);
     const [deno, cf] = reports;
 
-    // Deno: entry + ORT wasm + the bundle unchanged (what deno task serve would load).
+    // Deno: entry + ORT wasm + the model's ONNX graph, built from its int8 re-encoding (default dtype).
     assert.deepEqual(deno.artifacts.map((a) => a.file), [
       "server.mjs",
       "main.mjs",
       "ort-wasm-simd-threaded.wasm",
-      "models/tiny-face.fp32.safetensors",
+      "models/tiny-face.int8.onnx",
     ]);
-    const src = await readBundle(await Deno.readFile(bundle));
-    assert.equal(deno.build.models[0].sha256, src.sha256);
-    assert.equal(deno.build.models[0].dtype, "fp32");
-
-    // Workers: modules under worker/, int8 re-encoding of the same model, D1 + migrations wired.
+    assert.equal(deno.build.models[0].dtype, "int8");
+    // Workers: modules under worker/, the same int8 bundle, built into the same graph on first use.
     assert.deepEqual(cf.artifacts.map((a) => a.file), [
       "worker/worker.mjs",
       "worker/ort-wasm-simd-threaded.wasm",
       "worker/models/tiny-face.int8.safetensors",
     ]);
-    const shipped = await readBundle(
-      await Deno.readFile(join(out, "cloudflare", "worker/models/tiny-face.int8.safetensors")),
+    const graphDeno = await Deno.readFile(join(out, "deno", "models/tiny-face.int8.onnx"));
+    const cfBundle = await Deno.readFile(join(out, "cloudflare", "worker/models/tiny-face.int8.safetensors"));
+    assert.equal(cf.build.models[0].sha256, deno.build.models[0].sha256);
+    assert.equal(cf.build.models[0].dtype, "int8");
+    const info0 = servedModelInfo(await loadBundle(cfBundle), face);
+    assert.deepEqual(new Uint8Array(await graphOfBundle(cfBundle, info0.inputSize)), graphDeno);
+
+    // The graph is exactly what createSession builds at load from the int8 bundle (deno task serve).
+    const src = await readBundle(await Deno.readFile(bundle));
+    const int8 = await loadBundle(
+      await writeBundle({ model: src.model, tensors: src.tensors, dtype: "int8", meta: src.meta }),
     );
-    assert.equal(shipped.dtype, "int8");
-    assert.deepEqual(shipped.model, src.model);
-    assert.equal(cf.build.models[0].sha256, shipped.sha256);
+    assert.equal(deno.build.models[0].sha256, int8.sha256);
+    const info = servedModelInfo(int8, face);
+    const g = buildOnnx(int8.desc, int8.tensors, {
+      inputHW: [info.inputSize[1], info.inputSize[2]],
+      precision: "fp32",
+      fc3: "matmul",
+    });
+    assert.deepEqual(graphDeno, new Uint8Array(g.bytes));
+    // …and the served-model info is recorded in the entry for the runtime.
+    assert.ok((await Deno.readTextFile(join(out, "deno", "server.mjs"))).includes(JSON.stringify(info.name)));
+
     const cfg = parseJsonc(await Deno.readTextFile(join(out, "cloudflare", "wrangler.jsonc")));
     assert.equal(cfg.main, "worker/worker.mjs");
     assert.equal(cfg.no_bundle, true);
     assert.deepEqual(
-      (cfg.rules as { type: string }[]).map((r) => r.type),
-      ["CompiledWasm", "Data"],
+      (cfg.rules as { type: string; globs: string[] }[]).map((r) => [r.type, r.globs[0]]),
+      [["CompiledWasm", "**/*.wasm"], ["Data", "**/*.safetensors"]],
     );
     const d1 = (cfg.d1_databases as Record<string, string>[])[0];
     assert.equal(d1.binding, "DB");
@@ -81,10 +101,21 @@ Deno.test("edge build: both targets, layout, wrangler config, int8 face model on
     }
     assert.ok(cf.checks.filter((c) => c.fatal).every((c) => c.ok));
     assert.match(formatReport(cf), /Worker size \(all plans, 2026\)/);
+
+    // A build flag overrides the dtype: fp32 keeps the bundle's own weights.
+    const [fp32] = await buildEdge({
+      models: [{ entry: face, path: bundle }],
+      targets: ["deno"],
+      dtype: "fp32",
+      outDir: join(tmp, "fp32"),
+      quiet: true,
+    });
+    assert.equal(fp32.build.models[0].dtype, "fp32");
+    assert.equal(fp32.build.models[0].sha256, src.sha256);
   });
 });
 
-Deno.test("edge build: --inline puts ORT wasm and weights into server.mjs", async () => {
+Deno.test("edge build: --inline puts ORT wasm and the graphs into server.mjs", async () => {
   await withBuild(async (tmp, bundle) => {
     const [r] = await buildEdge({
       models: [{ entry: face, path: bundle }],
@@ -113,7 +144,7 @@ Deno.test("edge build: refuses a missing face model and a build over the Workers
         limits: { sizeBytes: 10 * 2 ** 20 },
       }),
       (e: RepmlpError) =>
-        /cloudflare build is too large: Worker size/.test(e.message) && /int8/.test(e.hint ?? ""),
+        /cloudflare build is too large: Worker size/.test(e.message) && /smaller model/.test(e.hint ?? ""),
     );
     await assert.rejects(
       buildEdge({
@@ -206,4 +237,47 @@ Deno.test("edge env: RATE_LIMIT_RPM, CORS_ORIGINS, MAX_BODY_BYTES, MAX_PIXELS as
   assert.equal(o.rateLimit, false);
   assert.deepEqual(o.cors, { origins: ["https://a.example", "https://b.example"] });
   assert.throws(() => appOptionsFromEnv(env({ MAX_BODY_BYTES: "lots" })), EdgeConfigError);
+});
+
+Deno.test("config: one parser for serve and the edge entries; bad values name the variable", () => {
+  const env = (vars: Record<string, string>) => (k: string) => vars[k];
+  const d = parseConfig(env({}));
+  assert.equal(d.backend, "auto");
+  assert.equal(d.dtype, "int8");
+  assert.equal(d.port, 8000);
+  assert.equal(d.host, "127.0.0.1");
+  assert.deepEqual(d.apiKeys, []);
+  assert.equal(parseConfig(env({}), { backend: "wasm" }).backend, "wasm");
+  const c = parseConfig(
+    env({ API_KEYS: " a1234567 , ,b1234567", BACKEND: "native", DTYPE: "fp32", PORT: "0" }),
+  );
+  assert.deepEqual(c.apiKeys, ["a1234567", "b1234567"]);
+  assert.equal(c.backend, "native");
+  assert.equal(c.dtype, "fp32");
+  assert.equal(c.port, 0);
+  for (
+    const [k, v, re] of [
+      ["BACKEND", "gpu", /BACKEND must be one of auto, webgpu, wasm, native, reference, got 'gpu'/],
+      ["DTYPE", "int4", /DTYPE must be one of int8, fp16, fp32, keep/],
+      ["PORT", "-1", /PORT must be a non-negative integer/],
+      ["MAX_PIXELS", "1e3.5", /MAX_PIXELS/],
+      ["RATE_LIMIT_RPM", "ten", /RATE_LIMIT_RPM/],
+    ] as const
+  ) {
+    assert.throws(
+      () => parseConfig(env({ [k]: v })),
+      (e: Error) => e instanceof ConfigError && re.test(e.message),
+    );
+  }
+});
+
+Deno.test("native backend: onnxruntime-node pin equals tools/deno.json's and stays out of the runtime import map", async () => {
+  const tools = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+  const runtime = JSON.parse(await Deno.readTextFile(new URL("../../runtime/deno.json", import.meta.url)));
+  assert.equal(ORT_NODE_SPECIFIER, tools.imports["onnxruntime-node"]);
+  assert.ok(!Object.values(runtime.imports).some((v) => String(v).includes("onnxruntime-node")));
+  // No statically analysable import of it in the runtime package (Deno would install it for serve).
+  const src = await Deno.readTextFile(new URL("../../runtime/src/backends/ort_node.ts", import.meta.url));
+  assert.doesNotMatch(src, /import\(\s*["'`](npm:)?onnxruntime-node/);
+  assert.doesNotMatch(src, /from\s+["'](npm:)?onnxruntime-node/);
 });

@@ -1,11 +1,11 @@
 /**
  * The Workers bundle for real: `deno task build --target cloudflare`, D1 migrations applied with
  * wrangler, then `wrangler dev` (workerd + local D1) on 127.0.0.1, driven over HTTP; embeddings must
- * equal the in-process app's on the same (int8) bundle within 1e-4.
+ * equal `deno task serve`'s default model (int8, in process) within 1e-4.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { buildEdge } from "../build/edge.ts";
+import { buildEdge } from "../build/mod.ts";
 import { answered, applyMigrations, startWrangler } from "../build/edge_run.ts";
 import {
   EDGE_KEY,
@@ -33,13 +33,10 @@ Deno.test({
       });
       const dist = join(tmp, "dist", "cloudflare");
       const face = report.build.models.find((m) => m.task === "face")!;
-      assert.equal(face.dtype, "int8", "Workers ship the int8 face bundle by default");
+      assert.equal(face.dtype, "int8", "every target ships the int8 face bundle by default");
       const images = testImages(3);
-      const expected = await inProcessEmbeddings({
-        entry: report.models.find((m) => m.file === face.file)!.entry,
-        file: face.file,
-        bytes: await Deno.readFile(join(dist, "worker", face.file)),
-      }, images);
+      // What `deno task serve` serves by default (same manifest choice, same dtype, ORT wasm).
+      const expected = await inProcessEmbeddings(models.find((m) => m.entry.task === "face")!, images);
 
       const state = join(tmp, "state");
       await t.step("wrangler d1 migrations apply + wrangler dev: embed, enrol, search", async () => {

@@ -11,10 +11,10 @@ import { type BundleDType, writeBundle } from "../../runtime/src/io/bundle.ts";
 import { randomStateDict } from "../../runtime/src/random.ts";
 import { createApp } from "../../runtime/src/server/app.ts";
 import { servedModelFromBundle } from "../../runtime/src/server/bundles.ts";
+import { chooseModels, type ResolvedModel } from "../../runtime/src/server/manifest.ts";
 import type { FaceModel } from "../../runtime/src/server/served_model.ts";
 import { MemoryStore } from "../../runtime/src/server/store/memory.ts";
-import { DEFAULT_MANIFEST, modelsFromManifest, type ModelSpec, readManifest } from "../build/edge.ts";
-import type { ModelAsset } from "../../runtime/adapter/shared.ts";
+import { repoPath } from "../build/bundle_js.ts";
 import { identityImage, tinyDescs, toJpeg } from "./api_testutil.ts";
 
 /** API key the edge servers are started with. */
@@ -32,19 +32,20 @@ export function tinyFaceBundle(dtype: BundleDType = "fp32", seed = 1): Promise<U
   });
 }
 
+/** The repository's weights manifest. */
+export const DEFAULT_MANIFEST = repoPath("weights/manifest.json");
+
 /**
- * The face model to build with: the manifest's default face bundle (what `deno task serve` uses), or
- * a tiny random bundle written under `tmp` while the repository has no weights/manifest.json.
+ * The models to build with: what `deno task serve` loads by default (the manifest's defaults, int8),
+ * or a tiny random face bundle written under `tmp` while the repository has no weights/manifest.json.
  */
-export async function edgeTestModels(tmp: string): Promise<{ models: ModelSpec[]; shipped: boolean }> {
-  const manifest = await readManifest();
-  if (manifest) {
-    const models = modelsFromManifest(manifest, DEFAULT_MANIFEST);
-    if (models.some((m) => m.entry.task === "face")) return { models, shipped: true };
-  }
+export async function edgeTestModels(tmp: string): Promise<{ models: ResolvedModel[]; shipped: boolean }> {
+  try {
+    return { models: await chooseModels({ manifestPath: DEFAULT_MANIFEST }), shipped: true };
+  } catch { /* no manifest or no face model in it */ }
   const path = join(tmp, "tiny-face.safetensors");
   await Deno.writeFile(path, await tinyFaceBundle());
-  return { models: [{ entry: { name: "tiny-face", task: "face" }, path }], shipped: false };
+  return { models: [{ entry: { name: "tiny-face", task: "face" }, path, variants: [] }], shipped: false };
 }
 
 /** Test images: JPEGs of synthetic identities. */
@@ -69,11 +70,12 @@ async function json(res: Response): Promise<Record<string, unknown>> {
 }
 
 /**
- * The in-process app (same loader as `deno task serve`, ORT wasm backend, memory store) on the given
- * bundle: embeddings of `images` through `app.fetch`, no network.
+ * The in-process app as `deno task serve` runs it (same loader, ORT wasm backend, memory store) on
+ * the given bundle: embeddings of `images` through `app.fetch`, no network.
  */
-export async function inProcessEmbeddings(asset: ModelAsset, images: Uint8Array[]): Promise<number[][]> {
-  const m = await servedModelFromBundle(asset.bytes, asset.entry, { backend: "wasm", log: () => {} });
+export async function inProcessEmbeddings(model: ResolvedModel, images: Uint8Array[]): Promise<number[][]> {
+  const bytes = await Deno.readFile(model.path);
+  const m = await servedModelFromBundle(bytes, model.entry, { backend: "wasm", log: () => {} });
   try {
     const app = createApp({
       faceModels: [m.model as FaceModel],

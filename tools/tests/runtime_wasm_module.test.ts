@@ -6,9 +6,10 @@ import { randn, randomStateDict } from "../../runtime/src/random.ts";
 import { forward } from "../../runtime/src/reference.ts";
 import { createSession, ortWasmMemoryBytes } from "../../runtime/src/backends/mod.ts";
 import { maxAbsDiff } from "../../runtime/src/tensor.ts";
+import { ortWasmPath } from "../build/ort.ts";
 
 Deno.test("runtime wasm: ortWasm.module is instantiated instead of ORT's own file", async () => {
-  const file = new URL("../node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm", import.meta.url);
+  const file = ortWasmPath(); // through the package resolution, not a node_modules path
   const module = await WebAssembly.compile(await Deno.readFile(file));
   const desc = buildModel("RepMLPBlock", {
     in_channels: 8,

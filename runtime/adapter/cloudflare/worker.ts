@@ -1,14 +1,14 @@
 /**
  * Cloudflare Workers entry. `deno task build` generates the real module entry, which imports the
- * ORT binary as a CompiledWasm module and each weight bundle as a Data module (an ArrayBuffer), and
+ * ORT binary as a CompiledWasm module and each model's bundle as a Data module (an ArrayBuffer), and
  * passes them here:
  *
  * ```js
  * import ortWasm from "./ort-wasm-simd-threaded.wasm";
- * import face from "./models/face.safetensors";
+ * import face from "./models/face.int8.safetensors";
  * export default createWorker({
  *   ortWasm,
- *   models: [{ entry: { name: "face", task: "face" }, file: "models/face.safetensors", bytes: face }],
+ *   models: [{ info: { task: "face", name: "face", … }, file: "models/face.int8.safetensors", bundle: face }],
  *   build,
  * });
  * ```
@@ -17,15 +17,18 @@
  * (comma-separated), optional vars `RATE_LIMIT_RPM`, `CORS_ORIGINS`, `MAX_BODY_BYTES`, `MAX_PIXELS`.
  */
 import { type D1DatabaseLike, D1Store } from "../../src/server/store/d1.ts";
-import { ortWasmMemoryBytes } from "../../src/backends/mod.ts";
+import type { ServedModelInfo } from "../../src/server/model_info.ts";
+import { ortWasmMemoryBytes } from "../../src/backends/ort_web.ts";
+import type { Engine } from "../../src/backends/engine.ts";
+import { ortWebEngine, ortWebWasmMs } from "../../src/backends/ort_web.ts";
+import { ConfigError, parseConfig } from "../config.ts";
+import { graphOfBundle, type Int8Mode } from "../graph.ts";
 import {
   appOptionsFromEnv,
   type BuildInfo,
+  coldStart,
   createEdgeHandler,
-  EdgeConfigError,
-  type Int8Mode,
   loadEdgeModels,
-  type ModelAsset,
 } from "../shared.ts";
 
 /** Worker environment: bindings and vars declared in wrangler.jsonc, secrets from `wrangler secret put`. */
@@ -40,10 +43,14 @@ export interface WorkerEnv {
 export interface WorkerAssets {
   /** `ort-wasm-simd-threaded.wasm`, imported as a CompiledWasm module. */
   ortWasm: WebAssembly.Module;
-  /** Weight bundles, imported as Data modules (ArrayBuffer). */
-  models: { entry: ModelAsset["entry"]; file: string; bytes: ArrayBuffer }[];
+  /**
+   * Each model: served-model info and its bundle, imported as a Data module (ArrayBuffer). The graph
+   * is built from it on the model's first use: workerd's start-up grows with the Data modules' size
+   * (measured in docs/edge.md), and the int8 bundle is 4× smaller than its float32 graph.
+   */
+  models: { info: ServedModelInfo; file: string; bundle: ArrayBuffer }[];
   build: BuildInfo;
-  /** How int8 bundles run (default "weights": dequantised at load). */
+  /** How int8 bundles run (default "weights": dequantised, as `deno task serve`). */
   int8?: Int8Mode;
 }
 
@@ -51,37 +58,58 @@ export interface WorkerAssets {
 export function createWorker(
   assets: WorkerAssets,
 ): { fetch(req: Request, env: WorkerEnv): Promise<Response> } {
+  let engine: Promise<Engine> | null = null;
+  const getEngine = () => {
+    engine ??= ortWebEngine("wasm", { threads: 1, ortWasm: { module: assets.ortWasm } }).then((e) => ({
+      provider: e.provider,
+      async create(model: Uint8Array) {
+        const s = await e.create(model);
+        coldStart.wasmMs ??= ortWebWasmMs();
+        return s;
+      },
+    }));
+    engine.catch(() => (engine = null));
+    return engine;
+  };
   const fetch = createEdgeHandler<WorkerEnv>({
     check(env) {
       const db = env.DB;
       if (!db || typeof (db as { prepare?: unknown }).prepare !== "function") {
-        throw new EdgeConfigError(
+        throw new ConfigError(
           "D1 binding 'DB' is missing: add it under d1_databases in wrangler.jsonc " +
             "(npx wrangler d1 create repmlp-gallery, then set database_id) and apply migrations/",
         );
       }
       if (!env.API_KEYS?.trim()) {
-        throw new EdgeConfigError(
+        throw new ConfigError(
           "API_KEYS is not set: run `npx wrangler secret put API_KEYS` (comma-separated keys, ≥ 8 characters); " +
             "for wrangler dev put API_KEYS=… in .dev.vars",
         );
       }
     },
+    // deno-lint-ignore require-await
     async init(env) {
       if (!(assets.ortWasm instanceof WebAssembly.Module)) {
-        throw new EdgeConfigError(
+        throw new ConfigError(
           "ort-wasm-simd-threaded.wasm is not a compiled WebAssembly module: it must be uploaded as a " +
             "CompiledWasm module (rules in wrangler.jsonc); rebuild with `deno task build`",
         );
       }
-      const models = await loadEdgeModels(
-        assets.models.map((m) => ({ entry: m.entry, file: m.file, bytes: new Uint8Array(m.bytes) })),
-        { module: assets.ortWasm },
-        assets.int8 ?? "weights",
+      const get = (k: string) => (typeof env[k] === "string" ? env[k] as string : undefined);
+      const models = loadEdgeModels(
+        assets.models.map((m) => ({
+          info: m.info,
+          file: m.file,
+          onnx: () => graphOfBundle(new Uint8Array(m.bundle), m.info.inputSize, assets.int8),
+        })),
+        { get: getEngine, backend: () => "wasm" },
       );
-      const apiKeys = env.API_KEYS!.split(",").map((k) => k.trim()).filter(Boolean);
-      const options = appOptionsFromEnv((k) => (typeof env[k] === "string" ? env[k] as string : undefined));
-      return { models, store: new D1Store(env.DB!), apiKeys, options };
+      return {
+        models,
+        store: new D1Store(env.DB!),
+        apiKeys: parseConfig(get, { backend: "wasm" }).apiKeys,
+        options: appOptionsFromEnv(get),
+      };
     },
     health: () => ({ target: "cloudflare", wasmMemoryBytes: ortWasmMemoryBytes(), build: assets.build }),
   });

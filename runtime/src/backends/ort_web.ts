@@ -48,6 +48,13 @@ function collectMemories(obj: unknown, depth = 0) {
 
 type Instantiate = typeof WebAssembly.instantiate;
 
+let wasmMs: number | null = null;
+
+/** Time ORT-web's WebAssembly.instantiate took (compile + instantiate from bytes, or instantiate of a given module). */
+export function ortWebWasmMs(): number | null {
+  return wasmMs;
+}
+
 /**
  * While ORT initialises: record its wasm memory (for the benchmark's peak-memory figure) and, when a
  * pre-compiled module is given, instantiate that instead of the bytes ORT would compile.
@@ -59,6 +66,7 @@ async function withInstantiateHook<T>(
   const orig: Instantiate = WebAssembly.instantiate;
   const hooked = async (src: unknown, imports?: WebAssembly.Imports) => {
     collectMemories(imports);
+    const t0 = performance.now();
     let res: WebAssembly.WebAssemblyInstantiatedSource | WebAssembly.Instance;
     if (module && !(src instanceof WebAssembly.Module)) {
       res = { instance: await orig.call(WebAssembly, module, imports), module };
@@ -69,6 +77,7 @@ async function withInstantiateHook<T>(
         imports,
       );
     }
+    wasmMs = (wasmMs ?? 0) + performance.now() - t0;
     collectMemories((res instanceof WebAssembly.Instance ? res : res.instance).exports);
     return res;
   };
