@@ -9,11 +9,14 @@
  *   ({@link createSession}).
  * - Serve the face-recognition HTTP API on Deno or Cloudflare Workers ({@link createApp}).
  *
- * @example
+ * @example Embed a (random) 96×96 image with the shipped int8 demo face model (run from the repo root)
  * ```ts
  * import { createSessionFromBundle, randn } from "./mod.ts";
- * const session = await createSessionFromBundle(await Deno.readFile("weights/face-demo.int8.safetensors"));
+ * const bytes = await Deno.readFile("weights/face-synthetic-demo.int8.safetensors");
+ * const session = await createSessionFromBundle(bytes, { backend: "wasm" });
  * const y = await session.run(randn([1, 3, 96, 96], 0));
+ * console.log(session.backend, y.shape); // wasm [ 1, 128 ]
+ * await session.dispose();
  * ```
  * @module
  */
@@ -171,6 +174,7 @@ export {
   type ForwardFn,
   type GalleryStore,
   type HonoApp,
+  type HttpApp,
   type IdempotencyRecord,
   type LoadedServedModel,
   type LogEntry,

@@ -31,6 +31,58 @@ import {
 import { Params } from "./params.ts";
 import type { StateDict, Tensor } from "./tensor.ts";
 
+/** Eval-mode BN as a per-channel affine y = x·t[c] + b[c] (see `Params.bn`). */
+export interface BNAffine {
+  t: Float32Array;
+  b: Float32Array;
+}
+
+/**
+ * Conv+BN → Conv (a BN or per-channel affine after a conv or linear, over its output channels):
+ * W'[o] = W[o]·t[o], bias' = b (or, when the conv has a bias c, c[o]·t[o] + b[o]). `W` is laid out
+ * output-channel first (O, …). The onnx graph uses it too.
+ */
+export function fuseBNIntoConv(
+  W: Float32Array,
+  bn: BNAffine,
+  convBias?: Float32Array,
+): { W: Float32Array; bias: Float32Array } {
+  const per = W.length / bn.t.length;
+  const Wf = new Float32Array(W.length);
+  for (let i = 0; i < W.length; i++) Wf[i] = W[i] * bn.t[Math.floor(i / per)];
+  if (!convBias) return { W: Wf, bias: bn.b };
+  return { W: Wf, bias: bn.b.map((b, o) => convBias[o] * bn.t[o] + b) };
+}
+
+/**
+ * BN → the following pad-free conv or linear (a BN over its input channels): W'[o, c, ·] = W[o, c, ·]·t[c],
+ * bias'[o] = bias[o] + Σ_{c,·} W[o, c, ·]·b[c]. `W` is (outC, inC/groups, taps) with `taps` weights per
+ * (output, input channel) pair (k·k for a conv, 1 for a linear, the pooled positions for the 2021 fc1).
+ * Exact only without padding (a padded border would see b instead of 0).
+ */
+export function fuseBNBeforeConv(
+  W: Float32Array,
+  bias: Float32Array | null,
+  bn: BNAffine,
+  l: { outC: number; inC: number; groups: number; taps: number },
+): { W: Float32Array; bias: Float32Array } {
+  const O = l.outC, cg = l.inC / l.groups, og = O / l.groups, kk = l.taps;
+  const W2 = new Float32Array(W.length), b2 = new Float32Array(O);
+  for (let o = 0; o < O; o++) {
+    const g = Math.floor(o / og);
+    let acc = bias ? bias[o] : 0;
+    for (let ci = 0; ci < cg; ci++) {
+      const ch = g * cg + ci, base = (o * cg + ci) * kk;
+      for (let i = 0; i < kk; i++) {
+        W2[base + i] = W[base + i] * bn.t[ch];
+        acc += W[base + i] * bn.b[ch];
+      }
+    }
+    b2[o] = acc;
+  }
+  return { W: W2, bias: b2 };
+}
+
 /**
  * Sum of BN-scaled conv branches, zero-padded to the largest kernel, and the summed BN bias.
  * Branch weights are (O, Cg, k, k) with a BN over O.
@@ -136,18 +188,13 @@ function foldRepMLP21(l: RepMLP21Layer, p: Params, out: Out) {
   const hw = h * w, Cg = C / g, cols = Cg * hw;
   if (hasGP21(l)) {
     const Pn = (l.H / h) * (l.W / w), P = C * Pn, Pr = P / l.r;
-    const { t, b } = p.bn(key(name, "avg.bn"), l.eps);
-    const W1 = p.get(key(name, "fc1_fc2.fc1.weight")), b1 = p.get(key(name, "fc1_fc2.fc1.bias"));
-    const W1d = new Float32Array(Pr * P), b1d = new Float32Array(Pr);
-    for (let o = 0; o < Pr; o++) {
-      let acc = b1[o];
-      for (let i = 0; i < P; i++) {
-        const c = Math.floor(i / Pn);
-        W1d[o * P + i] = W1[o * P + i] * t[c];
-        acc += W1[o * P + i] * b[c];
-      }
-      b1d[o] = acc;
-    }
+    // fc1 sees the pooled map flattened channel-major: Pn positions per channel of the BN.
+    const { W: W1d, bias: b1d } = fuseBNBeforeConv(
+      p.get(key(name, "fc1_fc2.fc1.weight")),
+      p.get(key(name, "fc1_fc2.fc1.bias")),
+      p.bn(key(name, "avg.bn"), l.eps),
+      { outC: Pr, inC: C, groups: 1, taps: Pn },
+    );
     put(out, key(name, "fc1_fc2.fc1.weight"), [Pr, P], W1d);
     put(out, key(name, "fc1_fc2.fc1.bias"), [Pr], b1d);
     put(out, key(name, "fc1_fc2.fc2.weight"), [P, Pr], p.get(key(name, "fc1_fc2.fc2.weight")));
@@ -190,13 +237,9 @@ function foldLayer(l: Layer, p: Params, sd: StateDict, out: Out, tick: Progress)
       return;
     case "convbn": {
       if (!l.fuse) break;
-      const cw = p.get(key(l.name, "conv.weight"));
-      const { t, b } = p.bn(key(l.name, "bn"), l.eps);
-      const per = cw.length / l.outC;
-      const wd = new Float32Array(cw.length);
-      for (let i = 0; i < cw.length; i++) wd[i] = cw[i] * t[Math.floor(i / per)];
-      put(out, key(l.name, "conv.weight"), [l.outC, l.inC / l.groups, l.k, l.k], wd);
-      put(out, key(l.name, "conv.bias"), [l.outC], b);
+      const f = fuseBNIntoConv(p.get(key(l.name, "conv.weight")), p.bn(key(l.name, "bn"), l.eps));
+      put(out, key(l.name, "conv.weight"), [l.outC, l.inC / l.groups, l.k, l.k], f.W);
+      put(out, key(l.name, "conv.bias"), [l.outC], f.bias);
       return;
     }
     case "convscale": {

@@ -3,13 +3,15 @@
  *
  * The paper's Table 1 ablation on Fashion-MNIST with equal budgets (same optimiser steps, same
  * recipe): full RepMLP, without Local Perceptron, without Global Perceptron, FC3 replaced by a
- * conv, and the plain-conv counterpart. Each variant is trained by `scripts/train.ts` in its own
- * process; results go to <out-dir>/ablation.json and a Markdown table on stdout.
+ * conv, and the plain-conv counterpart. Each variant is trained by `fit()` (the loop behind
+ * `deno task train`); results go to <out-dir>/ablation.json and a Markdown table on stdout.
  */
 import { buildModel, paramSpecs } from "../../runtime/src/arch/mod.ts";
 import { CLASSIFIER_VARIANTS } from "../../runtime/src/arch/kit.ts";
 import { InvalidArgumentError } from "../../runtime/src/errors.ts";
 import { numel } from "../../runtime/src/tensor.ts";
+import type { BackendName } from "../train/tfjs_backend.ts";
+import { fit } from "../train/fit.ts";
 import { TRAIN_PRESETS } from "../train/presets.ts";
 import { main, parseCli } from "./_cli.ts";
 
@@ -45,6 +47,15 @@ await main(async () => {
     }
   }
   const budget = values.steps ? ["--max-steps", values.steps] : ["--epochs", values.epochs ?? "10"];
+  const count = (flag: string, v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) {
+      throw new InvalidArgumentError(`${flag} must be a positive integer, got '${v}'`);
+    }
+    return n;
+  };
+  const steps = values.steps ? count("--steps", values.steps) : undefined;
+  const epochs = values.steps ? undefined : count("--epochs", values.epochs ?? "10");
   const dir = values["out-dir"]!;
   await Deno.mkdir(dir, { recursive: true });
   const rows: Record<string, unknown>[] = [];
@@ -52,39 +63,28 @@ await main(async () => {
     const preset = `fmnist-ablation-${v}`;
     const p = TRAIN_PRESETS[preset];
     const desc = buildModel(p.arch, p.kwargs);
-    const count = (mode: "train" | "deploy") =>
+    const params = (mode: "train" | "deploy") =>
       paramSpecs(desc.root, mode).filter((s) => s.dtype === "float32" && !/running_(mean|var)$/.test(s.key))
         .reduce((a, s) => a + numel(s.shape), 0);
     const out = `${dir}/${v}.safetensors`;
     console.log(`\n== ${v}: ${LABEL[v]}`);
     const t0 = performance.now();
-    const cmd = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        new URL("./train.ts", import.meta.url).pathname,
-        "--model",
-        preset,
-        "--backend",
-        values.backend!,
-        "--quiet",
-        "--out",
-        out,
-        ...budget,
-      ],
-      stdout: "inherit",
-      stderr: "inherit",
+    await fit({
+      preset,
+      out,
+      backend: values.backend as BackendName,
+      maxSteps: steps,
+      epochs,
+      onProgress: () => {}, // quiet: epoch summaries only
     });
-    const st = await cmd.output();
-    if (!st.success) throw new InvalidArgumentError(`training variant '${v}' failed (exit ${st.code})`);
     const lines = (await Deno.readTextFile(`${out}.log.jsonl`)).trim().split("\n").map((l) => JSON.parse(l));
     const done = lines.findLast((l) => l.event === "done");
     const row = {
       variant: v,
       label: LABEL[v],
       top1: done?.test_top1 ?? null,
-      params_deploy: count("deploy"),
-      params_train: count("train"),
+      params_deploy: params("deploy"),
+      params_train: params("train"),
       steps: done?.step,
       seconds: Math.round((performance.now() - t0) / 1000),
     };

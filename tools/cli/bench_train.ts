@@ -9,8 +9,8 @@
 import process from "node:process";
 import { buildModel } from "../../runtime/src/arch/mod.ts";
 import { InvalidArgumentError } from "../../runtime/src/errors.ts";
-import { type BackendName, initBackend } from "../train/backend.ts";
-import { TrainGraph } from "../train/graph.ts";
+import { type BackendName, initBackend } from "../train/tfjs_backend.ts";
+import { TrainGraph } from "../train/tfjs_graph.ts";
 import { getPreset } from "../train/presets.ts";
 import { AMSoftmax, crossEntropy, SGD, trainStep } from "../train/trainer.ts";
 import { main, parseCli } from "./_cli.ts";

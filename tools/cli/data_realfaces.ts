@@ -7,7 +7,7 @@
  * `deno task eval <bundle> --pairs DIR/pairs.csv --align none`.
  */
 import { InvalidArgumentError } from "../../runtime/src/errors.ts";
-import { initBackend } from "../train/backend.ts";
+import { initBackend } from "../train/tfjs_backend.ts";
 import { faceApiDetector } from "../data/faceapi_detect.ts";
 import { buildRealFaces, loadLabels, pairsCsv } from "../data/realfaces.ts";
 import { loadBundle } from "../../runtime/src/deploy_model.ts";

@@ -8,7 +8,7 @@
  */
 import cliProgress from "cli-progress";
 import { InvalidArgumentError } from "../../runtime/src/errors.ts";
-import type { BackendName } from "../train/backend.ts";
+import type { BackendName } from "../train/tfjs_backend.ts";
 import { type DistillHooks, runDistill } from "../train/distill_run.ts";
 import { main, parseCli } from "./_cli.ts";
 

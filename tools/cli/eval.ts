@@ -18,10 +18,10 @@ import { bundleFromConversion, loadBundle } from "../../runtime/src/deploy_model
 import { detectMode } from "../../runtime/src/params.ts";
 import { createSession } from "../../runtime/src/backends/mod.ts";
 import { f32 } from "../../runtime/src/tensor.ts";
-import { type BackendName, initBackend } from "../train/backend.ts";
-import { loadDataset } from "../train/data.ts";
+import { type BackendName, initBackend } from "../train/tfjs_backend.ts";
+import { loadDataset } from "../train/datasets.ts";
 import { type Predict, predictSet, top1, verification } from "../train/evaluate.ts";
-import { TrainGraph } from "../train/graph.ts";
+import { TrainGraph } from "../train/tfjs_graph.ts";
 import { predictBatch } from "../train/trainer.ts";
 import { evaluatePairs, openEmbedModel, type PairEvaluation, parsePairs } from "../eval/mod.ts";
 import { main, parseCli } from "./_cli.ts";

@@ -42,7 +42,7 @@ export function faceApiDir(): string {
 
 /**
  * Load face-api's SSD + 68-landmark nets from the installed package and return a detector.
- * tfjs must already have a backend (see tools/train/backend.ts).
+ * tfjs must already have a backend (see tools/train/tfjs_backend.ts).
  */
 export async function faceApiDetector(minScore = 0.5): Promise<FaceDetector> {
   const faceapi = await import("@vladmandic/face-api/dist/face-api.node-wasm.js");

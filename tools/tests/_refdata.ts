@@ -1,10 +1,10 @@
-/** Shared reference cases (../shared/refdata): loader used by several tests. */
+/** Reference cases made by the official RepMLP code (fixtures/refdata, see its README): loader used by several tests. */
 import { readPth } from "../../runtime/src/io/pth.ts";
 import { readNpz } from "../../runtime/src/io/npy.ts";
 import { f32 } from "../../runtime/src/tensor.ts";
 
-/** Folder of the shared cases. */
-export const REFDATA = new URL("../../../shared/refdata/", import.meta.url);
+/** Folder of the reference cases, vendored in the repo so a plain clone tests itself. */
+export const REFDATA = new URL("./fixtures/refdata/", import.meta.url);
 
 /** Load one shared case (input, expected outputs, checkpoints). */
 export function loadCase(name: string) {

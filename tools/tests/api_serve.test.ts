@@ -118,6 +118,8 @@ Deno.test("api serve: kill -9 mid-burst, then retries with their Idempotency-Key
       DATA_DIR: `${dir}/data`,
       WEIGHTS: await writeTinyWeights(weights),
       API_KEYS: "crash-test-key-0123",
+      // The test polls and bursts faster than the default per-key limit allows on a slow host.
+      RATE_LIMIT_RPM: "0",
     };
     const auth = { Authorization: "Bearer crash-test-key-0123" };
     const N = 24;
@@ -143,8 +145,12 @@ Deno.test("api serve: kill -9 mid-burst, then retries with their Idempotency-Key
       body: form({ image: imgs[0] }, { externalId: "lost" }),
       signal: ac.signal,
     }).then(() => "answered", () => "connection error");
-    const count = async () =>
-      (await (await fetch(`${s1.url}/v1/collections/burst`, { headers: auth })).json()).faceCount;
+    const count = async (): Promise<number> => {
+      const res = await fetch(`${s1.url}/v1/collections/burst`, { headers: auth });
+      const body = await res.json();
+      assert.equal(res.status, 200, JSON.stringify(body));
+      return body.faceCount;
+    };
     await new Promise((r) => setTimeout(r, 20));
     ac.abort();
     await lost; // nearly always "connection error"; either way the retry below must replay, not enrol again

@@ -1,12 +1,24 @@
-// The CLI tasks as a user runs them: convert → inspect → predict on every shared case, dtype sizes,
-// and the error paths (each must exit non-zero with a message saying what is wrong).
+// The CLI tasks as a user runs them (convert → inspect → predict, spawned once each on one case, and
+// their argument errors: non-zero exit, a message saying what is wrong), and, in process, the library
+// path they call on every shared case, dtype sizes and precision, and the library's error paths.
 import assert from "node:assert/strict";
 import { CASES, loadCase } from "./_refdata.ts";
 import { readNpy, writeNpy } from "../../runtime/src/io/npy.ts";
-import { writeSafetensors } from "../../runtime/src/io/safetensors.ts";
 import { buildModel } from "../../runtime/src/arch/registry.ts";
-import { randomStateDict } from "../../runtime/src/random.ts";
-import { maxAbsDiff, toF32 } from "../../runtime/src/tensor.ts";
+import { randn, randomStateDict } from "../../runtime/src/random.ts";
+import { maxAbs, maxAbsDiff, toF32 } from "../../runtime/src/tensor.ts";
+import { convertStateDict, exampleInputShape } from "../../runtime/src/convert.ts";
+import { bundleFromConversion, loadBundle } from "../../runtime/src/deploy_model.ts";
+import { createSession } from "../../runtime/src/backends/mod.ts";
+import { forward } from "../../runtime/src/reference.ts";
+import { readFileBytes } from "../../runtime/src/io/files.ts";
+import { readStateDict } from "../../runtime/src/io/statedict.ts";
+import {
+  ArchMismatchError,
+  IntegrityError,
+  InvalidArgumentError,
+  InvalidInputError,
+} from "../../runtime/src/errors.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -23,46 +35,70 @@ async function task(script: string, args: string[]) {
 
 const tmp = await Deno.makeTempDir({ prefix: "repmlp-cli-" });
 
-Deno.test({
-  name: "cli: convert → predict reproduces every shared case (train and deploy checkpoints)",
-  async fn(t) {
-    for (const name of CASES) {
-      await t.step(name, async () => {
-        const c = loadCase(name);
-        const x = `${tmp}/${name}.x.npy`;
-        await Deno.writeFile(x, writeNpy(c.input));
-        for (const [ckpt, expected] of [["train", c.outTrain], ["deploy", c.outDeploy]] as const) {
-          const bundle = `${tmp}/${name}.${ckpt}.safetensors`;
-          const cv = await task("convert", [
-            new URL(`${ckpt}.pth`, c.dir).pathname,
-            "--arch",
-            c.cls,
-            "--kwargs",
-            JSON.stringify(c.kwargs),
-            "--out",
-            bundle,
-          ]);
-          assert.equal(cv.code, 0, cv.stderr);
-          assert.match(cv.stdout, ckpt === "train" ? /max abs diff \d/ : /already deploy-mode/);
-          // The pure-TS oracle and the portable ORT-web WASM runtime, as the issue's "done" criteria ask.
-          for (const backend of ["reference", "wasm"]) {
-            const y = `${tmp}/${name}.${ckpt}.${backend}.y.npy`;
-            const pr = await task("predict", [bundle, "--input", x, "--out", y, "--backend", backend]);
-            assert.equal(pr.code, 0, pr.stderr);
-            const out = toF32(readNpy(await Deno.readFile(y)));
-            const err = maxAbsDiff(out.data, expected);
-            assert.ok(
-              err < (backend === "reference" ? 1e-5 : 1e-4),
-              `${ckpt}/${backend}: max abs err ${err}`,
-            );
-          }
-        }
-      });
-    }
-  },
+Deno.test("cli: convert → inspect → predict as a user runs them reproduce a shared case", async () => {
+  const c = loadCase("r21_repmlp_c16_p2x2_k1357_g4_r4");
+  const x = `${tmp}/cli.x.npy`, bundle = `${tmp}/cli.int8.safetensors`, y = `${tmp}/cli.y.npy`;
+  await Deno.writeFile(x, writeNpy(c.input));
+  const cv = await task("convert", [
+    new URL("train.pth", c.dir).pathname,
+    "--arch",
+    c.cls,
+    "--kwargs",
+    JSON.stringify(c.kwargs),
+    "--dtype",
+    "int8",
+    "--out",
+    bundle,
+  ]);
+  assert.equal(cv.code, 0, cv.stderr);
+  assert.match(cv.stdout, /max abs diff \d/); // the fold check
+  const rel = Number(cv.stdout.match(/int8 +output vs fp32: .*relative (\S+)/)?.[1]);
+  assert.ok(rel < 5e-2, `int8 relative error reported: ${rel}\n${cv.stdout}`);
+  const ins = await task("inspect", [bundle]);
+  assert.equal(ins.code, 0, ins.stderr);
+  assert.match(ins.stdout, /verified/);
+  const pr = await task("predict", [bundle, "--input", x, "--out", y, "--backend", "wasm"]);
+  assert.equal(pr.code, 0, pr.stderr);
+  const out = toF32(readNpy(await Deno.readFile(y)));
+  // Same graph in process on the same bundle: the CLI adds nothing to the numbers.
+  const s = await createSession(await loadBundle(await Deno.readFile(bundle)), {
+    backend: "wasm",
+    log: () => {},
+  });
+  const ref = await s.run(c.input);
+  await s.dispose();
+  assert.ok(maxAbsDiff(out.data, ref.data) < 1e-6);
+  const err = maxAbsDiff(out.data, c.outTrain), scale = maxAbs(c.outTrain);
+  assert.ok(err < 5e-2 * scale, `int8 predict vs official: ${err} (max |out| ${scale})`);
 });
 
-Deno.test("cli: fp16/int8 bundles of a block with a large fc3 are small and report their error", async () => {
+Deno.test("convert → bundle → session (what the CLIs call) reproduces every shared case", async (t) => {
+  for (const name of CASES) {
+    await t.step(name, async () => {
+      const c = loadCase(name);
+      for (
+        const [sd, expected, mode] of [[c.train, c.outTrain, "train"], [
+          c.deploy,
+          c.outDeploy,
+          "deploy",
+        ]] as const
+      ) {
+        const res = convertStateDict(sd, { arch: c.cls, kwargs: c.kwargs });
+        assert.equal(res.mode, mode);
+        const m = await loadBundle(await bundleFromConversion(res, "fp32"));
+        // The pure-TS oracle and the portable ORT-web WASM runtime.
+        for (const backend of ["reference", "wasm"] as const) {
+          const s = await createSession(m, { backend, log: () => {} });
+          const err = maxAbsDiff((await s.run(c.input)).data, expected);
+          await s.dispose();
+          assert.ok(err < (backend === "reference" ? 1e-5 : 1e-4), `${mode}/${backend}: max abs err ${err}`);
+        }
+      }
+    });
+  }
+});
+
+Deno.test("bundles: fp16/int8 of a block with a large fc3 are small and within their precision", async () => {
   const desc = buildModel("RepMLPBlock", {
     in_channels: 64,
     out_channels: 64,
@@ -71,41 +107,24 @@ Deno.test("cli: fp16/int8 bundles of a block with a large fc3 are small and repo
     reparam_conv_k: [1, 3],
     num_sharesets: 4,
   });
-  const ckpt = `${tmp}/big.safetensors`;
-  await Deno.writeFile(ckpt, writeSafetensors(randomStateDict(desc, "train", 3)));
+  const res = convertStateDict(randomStateDict(desc, "train", 3), { arch: "RepMLPBlock" });
+  const x = randn(exampleInputShape(res.desc, 2), 99);
+  const y32 = forward(res.desc, res.deploy, x, "deploy");
   const sizes: Record<string, number> = {};
-  for (const dtype of ["fp32", "fp16", "int8"]) {
-    const out = `${tmp}/big.${dtype}.safetensors`;
-    const r = await task("convert", [ckpt, "--arch", "RepMLPBlock", "--dtype", dtype, "--out", out]);
-    assert.equal(r.code, 0, r.stderr);
-    sizes[dtype] = (await Deno.stat(out)).size;
-    if (dtype !== "fp32") {
-      const m = r.stdout.match(/relative (\S+)/);
-      assert.ok(m, r.stdout);
-      const rel = Number(m[1]);
-      assert.ok(rel < (dtype === "fp16" ? 5e-3 : 5e-2), `${dtype} relative error ${rel}`);
-    }
-    const ins = await task("inspect", [out]);
-    assert.equal(ins.code, 0, ins.stderr);
-    assert.match(ins.stdout, /verified/);
+  for (const dtype of ["fp32", "fp16", "int8"] as const) {
+    const bytes = await bundleFromConversion(res, dtype);
+    sizes[dtype] = bytes.length;
+    const m = await loadBundle(bytes); // verifies the hash
+    const rel = maxAbsDiff(forward(m.desc, m.tensors, x, "deploy").data, y32.data) / maxAbs(y32.data);
+    assert.ok(rel < { fp32: 1e-7, fp16: 5e-3, int8: 5e-2 }[dtype], `${dtype} relative error ${rel}`);
   }
   assert.ok(sizes.fp16 <= 0.51 * sizes.fp32, `fp16 ${sizes.fp16} vs fp32 ${sizes.fp32}`);
   assert.ok(sizes.int8 <= 0.27 * sizes.fp32, `int8 ${sizes.int8} vs fp32 ${sizes.fp32}`);
 });
 
-Deno.test("cli: bad input is a clear error with a non-zero exit", async (t) => {
-  const c = loadCase("net_block_c8_S1_p2x2_k13_gp4");
-  const train = new URL("train.pth", c.dir).pathname;
+Deno.test("cli: argument errors exit non-zero with a message", async (t) => {
+  const train = new URL("train.pth", loadCase("net_block_c8_S1_p2x2_k13_gp4").dir).pathname;
   const cases: [string, string, string[], RegExp][] = [
-    ["wrong --arch for the keys", "convert", [
-      train,
-      "--arch",
-      "RepMLP",
-      "--kwargs",
-      '{"in_channels": 8, "out_channels": 8, "H": 8, "W": 8, "h": 4, "w": 4, "reparam_conv_k": [1, 3]}',
-      "--out",
-      `${tmp}/x`,
-    ], /arch_mismatch/],
     ["unknown --arch", "convert", [train, "--arch", "ResNet50", "--out", `${tmp}/x`], /unknown --arch/],
     [
       "bad --kwargs JSON",
@@ -113,22 +132,6 @@ Deno.test("cli: bad input is a clear error with a non-zero exit", async (t) => {
       [train, "--arch", "RepMLPBlock", "--kwargs", "{h:", "--out", `${tmp}/x`],
       /JSON/,
     ],
-    ["contradicting kwargs", "convert", [
-      train,
-      "--arch",
-      "RepMLPBlock",
-      "--kwargs",
-      '{"h": 2, "w": 8}',
-      "--out",
-      `${tmp}/x`,
-    ], /checkpoint says/],
-    [
-      "missing file",
-      "convert",
-      [`${tmp}/nope.pth`, "--arch", "RepMLPBlock", "--out", `${tmp}/x`],
-      /not found/,
-    ],
-    ["no --arch for an official checkpoint", "convert", [train, "--out", `${tmp}/x`], /--arch/],
     [
       "bad dtype",
       "convert",
@@ -143,25 +146,53 @@ Deno.test("cli: bad input is a clear error with a non-zero exit", async (t) => {
       assert.match(r.stderr, re);
     });
   }
-  await t.step("tampered bundle fails its hash", async () => {
-    const b = `${tmp}/tamper.safetensors`;
-    assert.equal((await task("convert", [train, "--arch", "RepMLPBlock", "--out", b])).code, 0);
-    const bytes = await Deno.readFile(b);
+  const c = loadCase("net_block_c8_S1_p2x2_k13_gp4");
+  const ok = await bundleFromConversion(convertStateDict(c.train, { arch: "RepMLPBlock" }), "fp32");
+  await t.step("inspect: tampered bundle fails its hash", async () => {
+    const b = `${tmp}/tamper.safetensors`, bytes = ok.slice();
     bytes[bytes.length - 5] ^= 0x40;
     await Deno.writeFile(b, bytes);
+    await assert.rejects(loadBundle(bytes), IntegrityError);
     const r = await task("inspect", [b]);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /integrity|SHA-256/);
   });
   await t.step("predict: wrong input shape", async () => {
-    const b = `${tmp}/ok.safetensors`;
-    assert.equal((await task("convert", [train, "--arch", "RepMLPBlock", "--out", b])).code, 0);
-    const x = `${tmp}/bad.npy`;
+    const b = `${tmp}/ok.safetensors`, x = `${tmp}/bad.npy`;
+    await Deno.writeFile(b, ok);
     await Deno.writeFile(x, writeNpy({ dtype: "float32", shape: [1, 3, 8, 8], data: new Float32Array(192) }));
     const r = await task("predict", [b, "--input", x, "--out", `${tmp}/y.npy`]);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /invalid_input/);
   });
+});
+
+Deno.test("convert: bad checkpoints and kwargs are typed errors that say what is wrong", async () => {
+  const c = loadCase("net_block_c8_S1_p2x2_k13_gp4");
+  const sd = readStateDict(await Deno.readFile(new URL("train.pth", c.dir)));
+  assert.throws(
+    () =>
+      convertStateDict(sd, {
+        arch: "RepMLP",
+        kwargs: { in_channels: 8, out_channels: 8, H: 8, W: 8, h: 4, w: 4, reparam_conv_k: [1, 3] },
+      }),
+    ArchMismatchError,
+  );
+  assert.throws(
+    () => convertStateDict(sd, { arch: "RepMLPBlock", kwargs: { h: 2, w: 8 } }),
+    /checkpoint says/,
+  );
+  assert.throws(
+    () => convertStateDict(sd, {}),
+    (e) => e instanceof InvalidArgumentError && /--arch/.test(`${e.message} ${e.hint}`),
+  );
+  await assert.rejects(readFileBytes(`${tmp}/nope.pth`), /not found/);
+  const m = await loadBundle(
+    await bundleFromConversion(convertStateDict(sd, { arch: "RepMLPBlock" }), "fp32"),
+  );
+  const s = await createSession(m, { backend: "reference", log: () => {} });
+  await assert.rejects(s.run(randn([1, 3, 8, 8], 0)), InvalidInputError);
+  await s.dispose();
 });
 
 globalThis.addEventListener("unload", () => {

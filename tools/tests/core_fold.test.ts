@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { buildModel } from "../../runtime/src/arch/registry.ts";
 import { addConvAsFC } from "../../runtime/src/fold.ts";
-import { foldStateDict } from "../../runtime/src/fold.ts";
+import { foldStateDict, fuseBNIntoConv } from "../../runtime/src/fold.ts";
 import { conv2d } from "../../runtime/src/kernels.ts";
 import { detectMode } from "../../runtime/src/params.ts";
 import { randn, randomStateDict, rng } from "../../runtime/src/random.ts";
@@ -258,4 +258,17 @@ Deno.test("arch: official presets have the paper's parameter counts (RepMLPNet T
       .reduce((a, s) => a + numel(s.shape), 0);
     assert.ok(Math.abs(n / 1e6 - millions) < 0.06, `${name}: ${n / 1e6}M vs paper ${millions}M`);
   }
+});
+
+Deno.test("fold: Conv(+bias)+BN → Conv equals the affine applied after the conv (linear case, 1e-6)", () => {
+  const r = rng(11), O = 5, C = 7;
+  const v = (n: number) => Float32Array.from({ length: n }, () => r() * 2 - 1);
+  const W = v(O * C), c = v(O), x = v(C), bn = { t: v(O), b: v(O) };
+  const lin = (w: Float32Array, bias: Float32Array) =>
+    Array.from({ length: O }, (_, o) => x.reduce((a, xi, i) => a + w[o * C + i] * xi, bias[o]));
+  const want = lin(W, c).map((y, o) => y * bn.t[o] + bn.b[o]);
+  const f = fuseBNIntoConv(W, bn, c);
+  lin(f.W, f.bias).forEach((y, o) => assert.ok(Math.abs(y - want[o]) < 1e-6, `${o}: ${y} vs ${want[o]}`));
+  // Without a conv bias the shift is the BN's own.
+  assert.deepEqual([...fuseBNIntoConv(W, bn).bias], [...bn.b]);
 });

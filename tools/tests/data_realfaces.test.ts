@@ -1,7 +1,7 @@
 // The real-face check set builds from the npm packages' photos: every label finds its detected
 // face, the counts are the documented ones, and crops are written where pairs.csv points.
 import assert from "node:assert/strict";
-import { initBackend } from "../train/backend.ts";
+import { initBackend } from "../train/tfjs_backend.ts";
 import { faceApiDetector } from "../data/faceapi_detect.ts";
 import { buildRealFaces, loadLabels, pairsCsv } from "../data/realfaces.ts";
 import { parseCsvPairs } from "../eval/pairs.ts";

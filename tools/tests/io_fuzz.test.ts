@@ -115,8 +115,6 @@ function withHeaderLength(r: Rand, src: Uint8Array): Uint8Array {
   return out;
 }
 
-const stats = { cases: 0, ok: 0, typed: 0, slowestMs: 0 };
-
 function checkSD(sd: StateDict): void {
   for (const [k, t] of sd) {
     assert.equal(typeof k, "string");
@@ -125,21 +123,42 @@ function checkSD(sd: StateDict): void {
   }
 }
 
-async function expectTyped(what: string, fn: () => unknown, isStateDict = true): Promise<void> {
-  stats.cases++;
-  const t0 = performance.now();
-  try {
-    const v = await fn();
-    if (isStateDict && v instanceof Map) checkSD(v as StateDict);
-    stats.ok++;
-  } catch (e) {
-    if (!(e instanceof RepmlpError)) {
-      throw new Error(`${what}: untyped ${(e as Error)?.name}: ${(e as Error)?.message}`, { cause: e });
+/** Counts of one test's cases: each test owns its own, so no result depends on which tests ran before. */
+class Fuzz {
+  cases = 0;
+  ok = 0;
+  typed = 0;
+  slowestMs = 0;
+  constructor(readonly name: string) {}
+
+  /** Run one case: it must parse into consistent tensors or throw a RepmlpError. */
+  async expectTyped(what: string, fn: () => unknown, isStateDict = true): Promise<void> {
+    this.cases++;
+    const t0 = performance.now();
+    try {
+      const v = await fn();
+      if (isStateDict && v instanceof Map) checkSD(v as StateDict);
+      this.ok++;
+    } catch (e) {
+      if (!(e instanceof RepmlpError)) {
+        throw new Error(`${what}: untyped ${(e as Error)?.name}: ${(e as Error)?.message}`, { cause: e });
+      }
+      assert.ok(e.code.length > 0 && e.message.length > 0);
+      this.typed++;
     }
-    assert.ok(e.code.length > 0 && e.message.length > 0);
-    stats.typed++;
+    this.slowestMs = Math.max(this.slowestMs, performance.now() - t0);
   }
-  stats.slowestMs = Math.max(stats.slowestMs, performance.now() - t0);
+
+  /** The fixed case count ran and the mutations reached the error paths. */
+  done(expectedCases: number): void {
+    assert.equal(this.cases, expectedCases);
+    assert.ok(this.typed > 0, `${this.name}: no mutation was rejected`);
+    console.log(
+      `fuzz ${this.name}: ${this.cases} cases, ${this.typed} typed errors, ${this.ok} parsed; slowest case ${
+        this.slowestMs.toFixed(1)
+      } ms`,
+    );
+  }
 }
 
 const PTH_CASES = [
@@ -149,6 +168,7 @@ const PTH_CASES = [
 ];
 
 Deno.test("fuzz: raw byte mutations of refdata .pth files", async () => {
+  const f = new Fuzz("pth bytes");
   const r = rng(0x5eed01);
   for (const c of PTH_CASES) {
     for (const mode of ["train", "deploy"]) {
@@ -158,14 +178,16 @@ Deno.test("fuzz: raw byte mutations of refdata .pth files", async () => {
       const hot: [number, number] = [pkl.localHeaderOffset, pkl.localHeaderOffset + 64 + pkl.size];
       for (let i = 0; i < 250; i++) {
         const m = mutate(r, src, hot);
-        await expectTyped(`${c}/${mode}.pth #${i}`, () => readPth(m));
-        if (i % 10 === 0) await expectTyped(`${c}/${mode}.pth dispatch #${i}`, () => readStateDict(m));
+        await f.expectTyped(`${c}/${mode}.pth #${i}`, () => readPth(m));
+        if (i % 10 === 0) await f.expectTyped(`${c}/${mode}.pth dispatch #${i}`, () => readStateDict(m));
       }
     }
   }
+  f.done(3 * 2 * (250 + 25));
 });
 
 Deno.test("fuzz: pickle mutations inside valid zips (CRCs recomputed)", async () => {
+  const f = new Fuzz("pickle");
   const r = rng(0x5eed02);
   for (const c of PTH_CASES) {
     for (const mode of ["train", "deploy"]) {
@@ -180,7 +202,7 @@ Deno.test("fuzz: pickle mutations inside valid zips (CRCs recomputed)", async ()
       }
       for (let i = 0; i < 300; i++) {
         const m = mutate(r, pkl, [0, pkl.length]);
-        await expectTyped(
+        await f.expectTyped(
           `${c}/${mode} pickle #${i}`,
           () => unpickle(m, { persistentLoad: (p) => p }),
           false,
@@ -191,20 +213,23 @@ Deno.test("fuzz: pickle mutations inside valid zips (CRCs recomputed)", async ()
           const k = pick(r, Object.keys(st));
           st[k] = st[k].subarray(0, int(r, st[k].length));
         }
-        await expectTyped(`${c}/${mode} pth(pickle) #${i}`, () => readPth(makePth(m, st, mode)));
+        await f.expectTyped(`${c}/${mode} pth(pickle) #${i}`, () => readPth(makePth(m, st, mode)));
       }
     }
   }
+  f.done(3 * 2 * 300 * 2);
 });
 
 Deno.test("fuzz: refdata .npz archives and .npy members", async () => {
+  const f = new Fuzz("npz/npy");
   const r = rng(0x5eed03);
   const src = Deno.readFileSync(`${REFDATA}net_block_c8_S1_p2x2_k13_gp4/deploy.npz`);
   const member = openZip(src).read(openZip(src).entries[0]).slice();
   for (let i = 0; i < 400; i++) {
-    await expectTyped(`npz #${i}`, () => readNpz(mutate(r, src)));
-    await expectTyped(`npy #${i}`, () => readNpy(mutate(r, member, [0, 128])), false);
+    await f.expectTyped(`npz #${i}`, () => readNpz(mutate(r, src)));
+    await f.expectTyped(`npy #${i}`, () => readNpy(mutate(r, member, [0, 128])), false);
   }
+  f.done(400 * 2);
 });
 
 function headerEdit(r: Rand, file: Uint8Array): Uint8Array {
@@ -242,38 +267,31 @@ function headerEdit(r: Rand, file: Uint8Array): Uint8Array {
 }
 
 Deno.test("fuzz: safetensors (bytes, header lengths, header fields)", async () => {
+  const f = new Fuzz("safetensors");
   const r = rng(0x5eed04);
   const sd = readPth(Deno.readFileSync(`${REFDATA}net_unit_c16_S4_p2x2_k13_gp4/deploy.pth`));
   const file = writeSafetensors(sd, { note: "fuzz" });
   const n = Number(new DataView(file.buffer).getBigUint64(0, true));
   for (let i = 0; i < 500; i++) {
-    await expectTyped(`st bytes #${i}`, () => readSafetensors(mutate(r, file, [8, 8 + n])));
-    await expectTyped(`st length #${i}`, () => readSafetensors(withHeaderLength(r, file)));
-    await expectTyped(`st fields #${i}`, () => readSafetensors(headerEdit(r, file)));
+    await f.expectTyped(`st bytes #${i}`, () => readSafetensors(mutate(r, file, [8, 8 + n])));
+    await f.expectTyped(`st length #${i}`, () => readSafetensors(withHeaderLength(r, file)));
+    await f.expectTyped(`st fields #${i}`, () => readSafetensors(headerEdit(r, file)));
   }
+  f.done(500 * 3);
 });
 
 Deno.test("fuzz: bundles of every dtype", async () => {
+  const f = new Fuzz("bundle");
   const r = rng(0x5eed05);
   const sd = readPth(Deno.readFileSync(`${REFDATA}net_block_c32_S4_p1x1_h7_k13_gp4/deploy.pth`));
   for (const dtype of ["fp32", "fp16", "int8"] as const) {
     const file = await writeBundle({ model: { arch: "x" }, tensors: sd, dtype, meta: { t: 0.5 } });
     const n = Number(new DataView(file.buffer).getBigUint64(0, true));
     for (let i = 0; i < 200; i++) {
-      await expectTyped(`bundle ${dtype} bytes #${i}`, () => readBundle(mutate(r, file, [8, 8 + n])));
-      await expectTyped(`bundle ${dtype} length #${i}`, () => readBundle(withHeaderLength(r, file)));
-      await expectTyped(`bundle ${dtype} fields #${i}`, () => readBundle(headerEdit(r, file)));
+      await f.expectTyped(`bundle ${dtype} bytes #${i}`, () => readBundle(mutate(r, file, [8, 8 + n])));
+      await f.expectTyped(`bundle ${dtype} length #${i}`, () => readBundle(withHeaderLength(r, file)));
+      await f.expectTyped(`bundle ${dtype} fields #${i}`, () => readBundle(headerEdit(r, file)));
     }
   }
-});
-
-Deno.test("fuzz: summary", () => {
-  // Every case above either parsed into consistent tensors or threw a RepmlpError.
-  assert.ok(stats.cases >= 5000, `only ${stats.cases} cases`);
-  assert.ok(stats.typed > stats.cases / 2);
-  console.log(
-    `fuzz: ${stats.cases} cases, ${stats.typed} typed errors, ${stats.ok} parsed; slowest case ${
-      stats.slowestMs.toFixed(1)
-    } ms`,
-  );
+  f.done(3 * 200 * 3);
 });

@@ -153,8 +153,8 @@ export function le(a: ArrayBufferView): Uint8Array {
 /** Seeded PRNG (mulberry32), shared with the kit. */
 export { rng } from "../../runtime/src/random.ts";
 
-/** Refdata root (read-only, shared). */
-export const REFDATA = new URL("../../../shared/refdata/", import.meta.url).pathname;
+/** Refdata root (the vendored reference cases, read-only), as a path ending in "/". */
+export const REFDATA = new URL("./fixtures/refdata/", import.meta.url).pathname;
 
 /** Case folder names listed in refdata/index.json. */
 export function refCases(): string[] {

@@ -1,6 +1,6 @@
 // backend "webgpu" (onnxruntime-web/webgpu, native WebGPU EP) on the small shared cases, tolerance 1e-3.
 // In CI Debian's mesa-vulkan-drivers give Deno a software adapter (llvmpipe): this checks correctness,
-// not speed. Skips with a logged reason when navigator.gpu.requestAdapter() returns null.
+// not speed. Ignored (reason in the test name) when navigator.gpu.requestAdapter() returns null.
 // fp16 compute (adapters with shader-f16, e.g. lavapipe) is held to 5e-3·max(1, max|out|): measured ≤ 3.4e-3.
 import assert from "node:assert/strict";
 import { buildModel } from "../../runtime/src/arch/registry.ts";
@@ -13,42 +13,47 @@ import { loadCase } from "./_refdata.ts";
 
 const SMALL = ["net_block_c8_S1_p2x2_k13_gp4", "net_unit_c16_S4_p2x2_k13_gp4", "r21_repmlp_c8_p2x2_k13_g1"];
 
-Deno.test("runtime webgpu: small shared cases within 1e-3", async (t) => {
-  const p = await probeWebGpu();
-  if (!p.adapter) {
-    console.warn(`skipped: ${p.reason}`);
-    return;
-  }
-  console.log(`adapter: ${p.description} (software: ${p.software}, shader-f16: ${p.f16})`);
-  for (const name of SMALL) {
-    await t.step(name, async () => {
-      const c = loadCase(name);
-      const desc = buildModel(c.cls, c.kwargs);
-      const inputHW: [number, number] = [c.input.shape[2], c.input.shape[3]];
-      for (const [sd, ref] of [[c.train, c.outTrain], [c.deploy, c.outDeploy]] as const) {
-        const logs: string[] = [];
-        const s = await createSession({ desc, tensors: sd }, {
-          backend: "webgpu",
-          inputHW,
-          log: (m) => logs.push(m),
-        });
-        assert.equal(s.backend, "webgpu");
-        assert.equal(s.provider, "webgpu");
-        const d = maxAbsDiff((await s.run(c.input)).data, ref);
-        assert.ok(d < 1e-3, `max diff ${d}`);
-        // Parallel calls must all settle (unserialised they hang on the WebGPU EP).
-        const ys = await Promise.all([0, 1, 2, 3].map(() => s.run(c.input)));
-        for (const y of ys) assert.ok(maxAbsDiff(y.data, ref) < 1e-3);
-        await s.dispose();
-        if (p.software) assert.ok(logs.some((m) => /software/.test(m)), "software adapter is logged");
-      }
-    });
-  }
-});
+// Probed once at load so a test that cannot run here is reported as ignored, with the reason in its name.
+const p = await probeWebGpu();
+const noAdapter = p.adapter ? "" : ` (ignored: ${p.reason})`;
 
-Deno.test("runtime webgpu: auto skips a software adapter and says why", async () => {
-  const p = await probeWebGpu();
-  if (!p.adapter || !p.software) return;
+Deno.test(
+  { name: `runtime webgpu: small shared cases within 1e-3${noAdapter}`, ignore: !p.adapter },
+  async (t) => {
+    console.log(`adapter: ${p.description} (software: ${p.software}, shader-f16: ${p.f16})`);
+    for (const name of SMALL) {
+      await t.step(name, async () => {
+        const c = loadCase(name);
+        const desc = buildModel(c.cls, c.kwargs);
+        const inputHW: [number, number] = [c.input.shape[2], c.input.shape[3]];
+        for (const [sd, ref] of [[c.train, c.outTrain], [c.deploy, c.outDeploy]] as const) {
+          const logs: string[] = [];
+          const s = await createSession({ desc, tensors: sd }, {
+            backend: "webgpu",
+            inputHW,
+            log: (m) => logs.push(m),
+          });
+          assert.equal(s.backend, "webgpu");
+          assert.equal(s.provider, "webgpu");
+          const d = maxAbsDiff((await s.run(c.input)).data, ref);
+          assert.ok(d < 1e-3, `max diff ${d}`);
+          // Parallel calls must all settle (unserialised they hang on the WebGPU EP).
+          const ys = await Promise.all([0, 1, 2, 3].map(() => s.run(c.input)));
+          for (const y of ys) assert.ok(maxAbsDiff(y.data, ref) < 1e-3);
+          await s.dispose();
+          if (p.software) assert.ok(logs.some((m) => /software/.test(m)), "software adapter is logged");
+        }
+      });
+    }
+  },
+);
+
+Deno.test({
+  name: `runtime webgpu: auto skips a software adapter and says why${
+    noAdapter || (p.software ? "" : " (ignored: the adapter is hardware)")
+  }`,
+  ignore: !p.adapter || !p.software,
+}, async () => {
   const c = loadCase("net_block_c8_S1_p2x2_k13_gp4");
   const logs: string[] = [];
   const s = await createSession({ desc: buildModel(c.cls, c.kwargs), tensors: c.deploy }, {
@@ -62,12 +67,12 @@ Deno.test("runtime webgpu: auto skips a software adapter and says why", async ()
   await s.dispose();
 });
 
-Deno.test("runtime webgpu: fp16 bundle runs in fp16 when the adapter has shader-f16", async () => {
-  const p = await probeWebGpu();
-  if (!p.adapter || !p.f16) {
-    console.warn(`skipped: ${p.reason ?? "adapter has no shader-f16"}`);
-    return;
-  }
+Deno.test({
+  name: `runtime webgpu: fp16 bundle runs in fp16 when the adapter has shader-f16${
+    noAdapter || (p.f16 ? "" : " (ignored: adapter has no shader-f16)")
+  }`,
+  ignore: !p.adapter || !p.f16,
+}, async () => {
   const c = loadCase("net_unit_c16_S4_p2x2_k13_gp4");
   const res = convertStateDict(c.train, { arch: c.cls, kwargs: c.kwargs });
   const m = await loadBundle(await bundleFromConversion(res, "fp16"));

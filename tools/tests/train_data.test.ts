@@ -14,7 +14,7 @@ import { identity, renderIdentities, syntheticFaceDataset } from "../data/faces.
 import { makeBatch } from "../data/augment.ts";
 import { rng } from "../../runtime/src/random.ts";
 import { preprocess } from "../../runtime/src/image/normalize.ts";
-import { loadDataset } from "../train/data.ts";
+import { loadDataset } from "../train/datasets.ts";
 import { top1, verification } from "../train/evaluate.ts";
 
 function idx(dims: number[], payload: Uint8Array): Uint8Array {

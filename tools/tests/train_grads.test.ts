@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { buildModel } from "../../runtime/src/arch/mod.ts";
 import { maxAbsDiff } from "../../runtime/src/tensor.ts";
-import { initBackend } from "../train/backend.ts";
-import { type BNUpdate, TrainGraph } from "../train/graph.ts";
+import { initBackend } from "../train/tfjs_backend.ts";
+import { type BNUpdate, TrainGraph } from "../train/tfjs_graph.ts";
 import { bmm, bnTrain, conv2d, convAsFC, mm } from "../train/grad_ops.ts";
 
 async function close(a: tf.Tensor, b: tf.Tensor, tol: number, what: string) {

@@ -8,8 +8,8 @@ import { buildModel, type ModelDesc, paramSpecs } from "../../runtime/src/arch/m
 import { forward } from "../../runtime/src/reference.ts";
 import { rng } from "../../runtime/src/random.ts";
 import { f32, maxAbsDiff, numel, type StateDict } from "../../runtime/src/tensor.ts";
-import { initBackend } from "../train/backend.ts";
-import { TrainGraph } from "../train/graph.ts";
+import { initBackend } from "../train/tfjs_backend.ts";
+import { TrainGraph } from "../train/tfjs_graph.ts";
 
 /** Random train-mode state_dict with non-trivial BN statistics. */
 function randomSD(desc: ModelDesc, seed: number): StateDict {

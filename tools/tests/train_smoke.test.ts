@@ -1,7 +1,8 @@
 /**
- * CI smoke training (wasm, < 2 min): `scripts/train.ts` on Fashion-MNIST with the tiny preset,
- * the loss falls, the checkpoint converts (no --arch) and the folded deploy model predicts what
- * the tfjs eval-mode graph predicts; an interrupted run resumes where it stopped.
+ * CI smoke training (wasm, < 2 min): `fit()` (the loop behind `deno task train`) on Fashion-MNIST with
+ * the tiny preset, in process: the loss falls, the checkpoint converts (no --arch) and the folded deploy
+ * model predicts what the tfjs eval-mode graph predicts; an interrupted run resumes where it stopped.
+ * One spawn of the CLI checks its argument errors.
  */
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
@@ -12,32 +13,15 @@ import { readSafetensors } from "../../runtime/src/io/safetensors.ts";
 import { preprocess } from "../../runtime/src/image/normalize.ts";
 import { forward } from "../../runtime/src/reference.ts";
 import { f32, maxAbsDiff } from "../../runtime/src/tensor.ts";
-import { initBackend } from "../train/backend.ts";
-import { TrainGraph } from "../train/graph.ts";
+import { initBackend } from "../train/tfjs_backend.ts";
+import { TrainGraph } from "../train/tfjs_graph.ts";
+import { fit, type FitOptions } from "../train/fit.ts";
+import { InvalidArgumentError } from "../../runtime/src/errors.ts";
 
-const TRAIN = new URL("../cli/train.ts", import.meta.url).pathname;
+const TRAIN_CLI = new URL("../cli/train.ts", import.meta.url).pathname;
 
-async function train(out: string, extra: string[]): Promise<string> {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      TRAIN,
-      "--model",
-      "fmnist-tiny",
-      "--backend",
-      "wasm",
-      "--quiet",
-      "--out",
-      out,
-      ...extra,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(r.stdout) + new TextDecoder().decode(r.stderr);
-  assert.equal(r.code, 0, text);
-  return text;
+function train(out: string, extra: Partial<FitOptions>) {
+  return fit({ preset: "fmnist-tiny", backend: "wasm", out, log: () => {}, onProgress: () => {}, ...extra });
 }
 
 function events(log: string) {
@@ -49,7 +33,9 @@ Deno.test("smoke training on Fashion-MNIST (wasm): loss falls, converts, resumes
   const out = `${dir}/tiny.safetensors`;
   try {
     await t.step("train 60 steps: loss falls", async () => {
-      await train(out, ["--max-steps", "60"]);
+      const r = await train(out, { maxSteps: 60 });
+      assert.ok(r.finished);
+      assert.equal(r.step, 60);
       const ev = events(await Deno.readTextFile(`${out}.log.jsonl`));
       const steps = ev.filter((e) => e.event === "step");
       assert.equal(steps.at(-1).step, 60);
@@ -91,29 +77,39 @@ Deno.test("smoke training on Fashion-MNIST (wasm): loss falls, converts, resumes
     });
 
     await t.step("--resume continues the interrupted schedule", async () => {
-      await train(out, ["--max-steps", "70", "--resume"]);
+      await train(out, { maxSteps: 70, resume: true });
       const ev = events(await Deno.readTextFile(`${out}.log.jsonl`));
       const starts = ev.filter((e) => e.event === "start");
       assert.equal(starts.at(-1).resumed_at_step, 60);
       assert.equal(ev.filter((e) => e.event === "step").at(-1).step, 70);
     });
 
-    await t.step("bad input: unknown preset, missing resume file", async () => {
-      const bad = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", TRAIN, "--model", "nope", "--out", `${dir}/x.safetensors`],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assert.notEqual(bad.code, 0);
-      assert.match(new TextDecoder().decode(bad.stderr), /unknown model preset 'nope'.*\n.*fmnist-repmlp/);
-      const nores = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", TRAIN, "--model", "fmnist-tiny", "--resume", "--out", `${dir}/none.safetensors`],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assert.notEqual(nores.code, 0);
-      assert.match(new TextDecoder().decode(nores.stderr), /--resume: .* not found/);
+    await t.step("an aborted run stops before its next step with a resumable checkpoint", async () => {
+      const r = await train(out, { maxSteps: 80, resume: true, signal: AbortSignal.abort() });
+      assert.equal(r.finished, false);
+      assert.equal(r.step, 70);
+      const ev = events(await Deno.readTextFile(`${out}.log.jsonl`));
+      assert.equal(ev.at(-1).event, "interrupted");
+      const resume = readSafetensors(await Deno.readFile(`${out}.resume.safetensors`));
+      assert.equal(JSON.parse(resume.metadata.repmlp_edge_resume).step, 70);
     });
+
+    await t.step(
+      "bad input: missing resume file; the CLI: unknown preset → message and exit code",
+      async () => {
+        await assert.rejects(
+          train(`${dir}/none.safetensors`, { resume: true }),
+          (e) => e instanceof InvalidArgumentError && /--resume: .* not found/.test(e.message),
+        );
+        const bad = await new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", TRAIN_CLI, "--model", "nope", "--out", `${dir}/x.safetensors`],
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        assert.notEqual(bad.code, 0);
+        assert.match(new TextDecoder().decode(bad.stderr), /unknown model preset 'nope'.*\n.*fmnist-repmlp/);
+      },
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

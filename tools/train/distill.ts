@@ -14,7 +14,7 @@ import type { FaceDetector } from "../data/faceapi_detect.ts";
 import type { ImageSet } from "../data/fashion_mnist.ts";
 import { cropPixels, normalizePixels, openImage } from "../../runtime/src/image/mod.ts";
 import { makeBatch } from "../data/augment.ts";
-import type { TrainGraph } from "./graph.ts";
+import type { TrainGraph } from "./tfjs_graph.ts";
 import { predictBatch } from "./trainer.ts";
 
 /** Faces cut from a folder, at the student's and the teacher's input sizes, and where they came from. */

@@ -12,7 +12,7 @@ import type { StateDict } from "../../runtime/src/tensor.ts";
 import { permutation } from "../data/augment.ts";
 import type { FaceDetector } from "../data/faceapi_detect.ts";
 import { type AlignMode, openEmbedModel } from "../eval/embed.ts";
-import { type BackendName, initBackend } from "./backend.ts";
+import { type BackendName, initBackend } from "./tfjs_backend.ts";
 import { curvesSvg, type Pt } from "./curves.ts";
 import {
   cacheTensors,
@@ -29,7 +29,7 @@ import {
   teacherEmbeddings,
   withMirrors,
 } from "./distill.ts";
-import { TrainGraph } from "./graph.ts";
+import { TrainGraph } from "./tfjs_graph.ts";
 import { getPreset } from "./presets.ts";
 import { cosineLR, SGD, trainStep } from "./trainer.ts";
 

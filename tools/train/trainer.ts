@@ -5,7 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { StateDict } from "../../runtime/src/tensor.ts";
-import type { BNUpdate, TrainGraph } from "./graph.ts";
+import type { BNUpdate, TrainGraph } from "./tfjs_graph.ts";
 
 /** SGD + Nesterov momentum + decoupled-from-BN L2 weight decay. */
 export class SGD {

@@ -33,7 +33,8 @@ import {
 } from "../arch/ir.ts";
 import { acceptsAnyHW, checkInputHW } from "../arch/shapes.ts";
 import { InvalidArgumentError, InvalidInputError } from "../errors.ts";
-import { foldStateDict } from "../fold.ts";
+import { type BNAffine, foldStateDict, fuseBNBeforeConv, fuseBNIntoConv } from "../fold.ts";
+import { quantizeInt8PerChannel } from "../io/bundle.ts";
 import { detectMode, Params } from "../params.ts";
 import type { StateDict } from "../tensor.ts";
 import { type Attr, type Compute, DT, GraphBuilder } from "./proto.ts";
@@ -88,10 +89,6 @@ export interface BuiltGraph {
 }
 
 type Shape = number[];
-interface Affine {
-  t: Float32Array;
-  b: Float32Array;
-}
 
 class Ctx {
   readonly b: GraphBuilder;
@@ -127,7 +124,7 @@ function bnNode(c: Ctx, x: string, name: string, C: number, eps: number): string
 }
 
 /** y = x·t[c] + b[c] as Mul+Add over channel axis 1 of a rank-`rank` tensor. */
-function affine(c: Ctx, x: string, a: Affine, hint: string, rank: number): string {
+function affine(c: Ctx, x: string, a: BNAffine, hint: string, rank: number): string {
   const dims = [a.t.length, ...Array(Math.max(0, rank - 2)).fill(1)];
   const m = c.b.op("Mul", [x, c.b.float(`${hint}.scale`, a.t, dims)]);
   return c.b.op("Add", [m, c.b.float(`${hint}.shift`, a.b, dims)]);
@@ -152,43 +149,10 @@ function conv(
   return c.b.op("Conv", ins, attrs);
 }
 
-/** Fold an input-side per-channel affine into conv weights (valid only without padding). */
-function foldInputAffine(
-  W: Float32Array,
-  bias: Float32Array | null,
-  pre: Affine,
-  l: { outC: number; inC: number; k: number; groups: number },
-): { W: Float32Array; bias: Float32Array } {
-  const O = l.outC, cg = l.inC / l.groups, og = O / l.groups, kk = l.k * l.k;
-  const W2 = new Float32Array(W.length), b2 = new Float32Array(O);
-  for (let o = 0; o < O; o++) {
-    const g = Math.floor(o / og);
-    let acc = bias ? bias[o] : 0;
-    for (let ci = 0; ci < cg; ci++) {
-      const ch = g * cg + ci, base = (o * cg + ci) * kk;
-      for (let i = 0; i < kk; i++) {
-        W2[base + i] = W[base + i] * pre.t[ch];
-        acc += W[base + i] * pre.b[ch];
-      }
-    }
-    b2[o] = acc;
-  }
-  return { W: W2, bias: b2 };
-}
-
+/** Per-output-row int8 of a [rows, cols] weight: the bundles' quantiser, so int8 bundle values re-quantise losslessly. */
 function quantizeRows(W: Float32Array, rows: number, cols: number): { q: Int8Array; scale: Float32Array } {
-  // Symmetric per-output-row int8, the rule int8 bundles use (so re-quantising their values is lossless).
-  const q = new Int8Array(W.length), scale = new Float32Array(rows);
-  for (let r = 0; r < rows; r++) {
-    let m = 0;
-    for (let i = 0; i < cols; i++) m = Math.max(m, Math.abs(W[r * cols + i]));
-    const s = m > 0 ? m / 127 : 1;
-    scale[r] = s;
-    for (let i = 0; i < cols; i++) {
-      q[r * cols + i] = Math.max(-127, Math.min(127, Math.round(W[r * cols + i] / s)));
-    }
-  }
-  return { q, scale };
+  const { q, scale } = quantizeInt8PerChannel({ dtype: "float32", shape: [rows, cols], data: W });
+  return { q: q.data, scale: scale.data };
 }
 
 /** Transpose per group: rows (G·M, K) → (G, K, M). */
@@ -278,7 +242,7 @@ function act(c: Ctx, x: string, fn: "relu" | "gelu" | "sigmoid"): string {
 function convParams(
   c: Ctx,
   l: ConvLayer | ConvBNLayer,
-): { W: Float32Array; bias: Float32Array | null; post?: Affine } {
+): { W: Float32Array; bias: Float32Array | null; post?: BNAffine } {
   if (l.kind === "conv") {
     return { W: c.get(key(l.name, "weight")), bias: l.bias ? c.get(key(l.name, "bias")) : null };
   }
@@ -289,10 +253,7 @@ function convParams(
   const W = c.get(key(cn, "weight"));
   const a = c.p.bn(key(l.name, "bn"), l.eps);
   if (!c.fuse) return { W, bias: null, post: a };
-  const per = W.length / l.outC;
-  const Wf = new Float32Array(W.length);
-  for (let i = 0; i < W.length; i++) Wf[i] = W[i] * a.t[Math.floor(i / per)];
-  return { W: Wf, bias: a.b };
+  return fuseBNIntoConv(W, a);
 }
 
 function emitConv(
@@ -300,7 +261,7 @@ function emitConv(
   l: ConvLayer | ConvBNLayer,
   x: string,
   s: Shape,
-  pre: Affine | null,
+  pre: BNAffine | null,
 ): [string, Shape] {
   const [C, H, W] = s;
   if (C !== l.inC) throw new InvalidInputError(`${l.name}: expected ${l.inC} channels, got ${C}`);
@@ -313,7 +274,7 @@ function emitConv(
     y = bnNode(c, y, key(l.name, "bn"), l.outC, l.eps);
   } else {
     let { W: Wt, bias, post } = convParams(c, l);
-    if (pre) ({ W: Wt, bias } = foldInputAffine(Wt, bias, pre, l));
+    if (pre) ({ W: Wt, bias } = fuseBNBeforeConv(Wt, bias, pre, { ...l, taps: l.k * l.k }));
     y = conv(c, x, hint, Wt, bias, l);
     if (post) y = affine(c, y, post, key(l.name, "bn"), 4);
   }
@@ -321,13 +282,13 @@ function emitConv(
   return [y, [l.outC, Ho, Wo]];
 }
 
-function emitLinear(c: Ctx, l: LinearLayer, x: string, s: Shape, pre: Affine | null): [string, Shape] {
+function emitLinear(c: Ctx, l: LinearLayer, x: string, s: Shape, pre: BNAffine | null): [string, Shape] {
   if (s.length !== 1 || s[0] !== l.inF) {
     throw new InvalidInputError(`${l.name}: expected ${l.inF} features, got shape [${s}]`);
   }
   let W = c.get(key(l.name, "weight"));
   let bias = l.bias ? c.get(key(l.name, "bias")) : null;
-  if (pre) ({ W, bias } = foldInputAffine(W, bias, pre, { outC: l.outF, inC: l.inF, k: 1, groups: 1 }));
+  if (pre) ({ W, bias } = fuseBNBeforeConv(W, bias, pre, { outC: l.outF, inC: l.inF, groups: 1, taps: 1 }));
   return [fc(c, x, l.name, 1, l.inF, l.outF, W, bias), [l.outF]];
 }
 
@@ -496,7 +457,7 @@ function noPad(l: Layer | undefined): boolean {
   return !!l && (l.kind === "conv" || l.kind === "convbn") && l.pad === 0;
 }
 
-function emit(c: Ctx, l: Layer, x: string, s: Shape, pre: Affine | null = null): [string, Shape] {
+function emit(c: Ctx, l: Layer, x: string, s: Shape, pre: BNAffine | null = null): [string, Shape] {
   switch (l.kind) {
     case "conv":
     case "convbn":
@@ -512,7 +473,7 @@ function emit(c: Ctx, l: Layer, x: string, s: Shape, pre: Affine | null = null):
       return [act(c, x, l.fn), s];
     case "seq": {
       let y = x, sh = s;
-      let pending: Affine | null = pre;
+      let pending: BNAffine | null = pre;
       const L = l.layers;
       for (let i = 0; i < L.length; i++) {
         const cur = L[i];

@@ -28,11 +28,23 @@ export type { AppEnv, AppOptions, HonoApp, LogEntry, PlaygroundHandler, RequestC
 export { parseLandmarks } from "./input.ts";
 
 /**
+ * The app {@link createApp} returns (an `OpenAPIHono` with {@link AppEnv}), as callers use it: hand
+ * `app.fetch` to `Deno.serve` or export it as a Worker's `fetch`; `app.request` runs a request in process.
+ * Routes are added through {@link AppOptions.extraRoutes}, which gets the full Hono app.
+ */
+export interface HttpApp {
+  /** Answer one request (`Deno.serve` handler, Workers `fetch(request, env, ctx)`). */
+  fetch(request: Request, env?: unknown, executionCtx?: unknown): Response | Promise<Response>;
+  /** Answer a request given as a path (resolved against `http://localhost`), URL or Request; for tests. */
+  request(input: RequestInfo | URL, init?: RequestInit): Response | Promise<Response>;
+}
+
+/**
  * Build the API. Routes: `GET /healthz`, `GET /openapi.json`, `GET /docs`, `GET /` (playground hook),
  * and under `/v1` (Bearer key): models, faces/embed, faces/compare, collections CRUD, enrol, list,
  * delete, search, classify. See docs/api.md for the contract.
  */
-export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
+export function createApp(options: AppOptions): HttpApp {
   const d = serverDeps(options);
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (r) => {

@@ -8,6 +8,7 @@ export {
   type AppOptions,
   createApp,
   type HonoApp,
+  type HttpApp,
   type LogEntry,
   parseLandmarks,
   type PlaygroundHandler,
