@@ -4,9 +4,10 @@
  */
 import cliProgress from "cli-progress";
 import { archDoc, archNames } from "../../runtime/src/arch/registry.ts";
-import { convertStateDict, exampleInputShape } from "../../runtime/src/convert.ts";
+import { convertStateDict, exampleInputShape, importTfjsWeights } from "../../runtime/src/convert.ts";
 import { InvalidArgumentError } from "../../runtime/src/errors.ts";
-import { readFileBytes } from "../../runtime/src/io/files.ts";
+import { readFileBytes, readTfjsWeightsFile } from "../../runtime/src/io/files.ts";
+import { isTfjsManifest } from "../../runtime/src/io/tfjs.ts";
 import { readSafetensors } from "../../runtime/src/io/safetensors.ts";
 import { detectFormat, readStateDict } from "../../runtime/src/io/statedict.ts";
 import type { BundleDType } from "../../runtime/src/io/bundle.ts";
@@ -17,12 +18,14 @@ import { maxAbs, maxAbsDiff, numel, type StateDict } from "../../runtime/src/ten
 import { fmtBytes, main, parseCli, parseHW } from "./_cli.ts";
 
 const USAGE =
-  `usage: deno task convert <checkpoint> --arch <name> [--kwargs '<json>'] --out <bundle.safetensors>
+  `usage: deno task convert <checkpoint | tfjs weights_manifest.json> --arch <name> [--kwargs '<json>'] --out <bundle.safetensors>
                          [--dtype fp32|fp16|int8] [--meta '<json>'] [--input-hw H,W]
 
 Reads a PyTorch state_dict (.pth zip, .safetensors or .npz) of an official RepMLP class, folds it
 into deploy mode (already-folded checkpoints are accepted), checks the fold on a random input and
 writes a bundle. Checkpoints made by 'deno task train' carry their architecture: --arch is optional.
+A TensorFlow.js weights manifest (face-api's face_recognition_model-weights_manifest.json + .bin) is
+recognised from its weight names and keeps the source's preprocessing in the bundle meta.
 
 --arch     ${archNames().join(", ")}
 --kwargs   the Python constructor's kwargs as JSON; what the checkpoint's shapes determine is inferred
@@ -79,10 +82,18 @@ await main(async () => {
   const inputHW = parseHW(values["input-hw"]);
 
   const bytes = await readFileBytes(src);
-  const format = detectFormat(bytes);
+  const format = isTfjsManifest(bytes) ? "tfjs" : detectFormat(bytes);
   let sd: StateDict;
   let metadata: Record<string, string> = {};
-  if (format === "safetensors") {
+  let arch = values.arch;
+  if (format === "tfjs") {
+    // The manifest names its weights: the architecture is recognised from them (--arch forces one).
+    const imp = importTfjsWeights(await readTfjsWeightsFile(src), values.arch);
+    sd = imp.stateDict;
+    metadata = imp.metadata;
+    arch = undefined;
+    console.log(`import   tfjs weights → ${imp.desc.arch} (${sd.size} tensors)`);
+  } else if (format === "safetensors") {
     const r = readSafetensors(bytes);
     sd = r.tensors;
     metadata = r.metadata;
@@ -97,7 +108,7 @@ await main(async () => {
   let started = false;
   const t0 = performance.now();
   const res = convertStateDict(sd, {
-    arch: values.arch,
+    arch,
     kwargs,
     metadata,
     inputHW,

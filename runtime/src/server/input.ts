@@ -131,7 +131,14 @@ export function prepare(
   landmarks?: Point[],
 ): Promise<Float32Array> {
   const { mean, std } = m.preprocess ?? {};
-  return imageToTensor(bytes, { input: m.inputSize, landmarks, maxPixels, mean, std });
+  return imageToTensor(bytes, {
+    input: m.inputSize,
+    landmarks,
+    maxPixels,
+    mean,
+    std,
+    template: m.faceTemplate,
+  });
 }
 
 /** One image of a request and how it chooses its face(s). */
