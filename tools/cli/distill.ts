@@ -18,7 +18,8 @@ const USAGE =
   --teacher FILE   face-embedding bundle whose embedding the student learns (run once per face, ORT wasm)
   --images DIR     face photos, no labels (searched recursively for .png/.jpg)
   --crops DIR      and/or ready face crops (used as they are, whatever --align says)
-  --align MODE     detect (default): every face the detector finds, aligned on 5 landmarks;
+  --align MODE     detect (default): every face the kit's detector finds (as serve does), aligned
+                   on 5 landmarks (the teacher's crops on its own template);
                    none: each file is already a face crop
   --model PRESET   student preset (default faces-repmlp); its embedding size is set to the teacher's
   --kwargs JSON    override the preset's architecture kwargs
@@ -120,7 +121,7 @@ await main(async () => {
     checkpointSeconds: num(v["checkpoint-seconds"], "checkpoint-seconds")!,
     holdOut,
     centred: !v["raw-cosine"],
-    detector: async () => (await import("../data/faceapi_detect.ts")).faceApiDetector(),
+    detector: async () => (await (await import("../eval/kit_detect.ts")).kitFaceFinder()).find,
   }, hooks);
   console.log(
     `cosine   student vs teacher on ${r.heldOutFaces} held-out faces: ${r.after.mean.toFixed(4)} ` +

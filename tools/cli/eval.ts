@@ -24,6 +24,7 @@ import { type Predict, predictSet, top1, verification } from "../train/evaluate.
 import { TrainGraph } from "../train/tfjs_graph.ts";
 import { predictBatch } from "../train/trainer.ts";
 import { evaluatePairs, openEmbedModel, type PairEvaluation, parsePairs } from "../eval/mod.ts";
+import { kitFaceFinder } from "../eval/kit_detect.ts";
 import { main, parseCli } from "./_cli.ts";
 
 const USAGE = `usage: deno task eval <bundle | checkpoint.safetensors> [options]
@@ -41,7 +42,8 @@ const USAGE = `usage: deno task eval <bundle | checkpoint.safetensors> [options]
                      'name1 i name2 j') or a .csv of path_a,path_b,same[,fold]
   --images DIR       LFW: DIR/<name>/<name>_<iiii>.jpg; CSV: base folder of relative paths
                      (default: the pairs file's folder)
-  --align MODE       detect (default): find the face and align it on its 5 landmarks;
+  --align MODE       detect (default): find the face with the kit's detector (as serve does) and
+                     align it on its 5 landmarks with the model's own template;
                      none: the images are face crops already
   --folds K          CSV without a fold column: spread pairs over K folds (default 10)`;
 
@@ -59,16 +61,14 @@ async function evalPairs(bundlePath: string, v: Record<string, string | boolean 
   }
   const pairs = parsePairs(await Deno.readTextFile(pairsPath), pairsPath, dir, folds);
   const model = await openEmbedModel(bundlePath, (v.backend ?? "wasm") as "wasm");
-  let detector;
-  if (align === "detect") {
-    await initBackend("wasm");
-    detector = await (await import("../data/faceapi_detect.ts")).faceApiDetector();
-  }
+  // The kit's detector, as the server runs it (tools/eval/kit_detect.ts).
+  const kit = align === "detect" ? await kitFaceFinder() : undefined;
   console.log(
     `eval     ${bundlePath} on ${pairsPath} (${pairs.length} pairs) with ${model.engine}, align ${align}`,
   );
-  const r = await evaluatePairs(pairs, model, { align, detector, batch: Number(v.batch) });
+  const r = await evaluatePairs(pairs, model, { align, detector: kit?.find, batch: Number(v.batch) });
   await model.dispose();
+  await kit?.dispose();
   printPairs(r);
   if (v.json) {
     const { roc, scores, ...rest } = r;

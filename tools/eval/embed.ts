@@ -1,7 +1,8 @@
 /**
  * Image files → face crops → L2-normalised embeddings with a bundle on the kit's ORT session.
- * Crops are aligned with the face detector + 5-point similarity warp (the server's alignment), or
- * taken as they are (`none`: the files are already face crops) and resized to the model input.
+ * Crops are aligned on a face finder's 5 landmarks with the model's own template (the server's
+ * alignment; the kit's detector by default, see kit_detect.ts), or taken as they are (`none`: the
+ * files are already face crops) and resized to the model input.
  */
 import { InvalidArgumentError } from "../../runtime/src/errors.ts";
 import { loadBundle } from "../../runtime/src/deploy_model.ts";
@@ -64,9 +65,13 @@ export function centralFace(faces: DetectedFace[], w: number, h: number): Detect
   return best;
 }
 
+/** Finds the faces of an opened image, in upright full-resolution pixels (landmarks for alignment). */
+export type FaceFinder = (src: ImageSource) => Promise<DetectedFace[]>;
+
 /**
- * Every face the detector finds in an opened image, in upright full-resolution pixels. The image is
- * decoded at the smallest DCT scale keeping a short side of 720 px (detectors work at ≤ 512).
+ * Every face a planar-image detector (face-api's, the independent reference) finds in an opened
+ * image, in upright full-resolution pixels. The image is decoded at the smallest DCT scale keeping a
+ * short side of 720 px (detectors work at ≤ 512).
  */
 export async function findFaces(src: ImageSource, detector: FaceDetector): Promise<DetectedFace[]> {
   const d = await src.decode({ targetShortSide: 720 });
@@ -78,18 +83,21 @@ export async function findFaces(src: ImageSource, detector: FaceDetector): Promi
   }));
 }
 
+/** A {@link FaceFinder} over a planar-image detector (face-api's). */
+export const planarFinder = (detector: FaceDetector): FaceFinder => (src) => findFaces(src, detector);
+
 /** A file's face crop as uint8 planar pixels at the model input `[C, H, W]` (the kit's image pipeline). */
 export async function facePixels(
   path: string,
   input: readonly number[],
   align: AlignMode,
-  detector?: FaceDetector,
+  detector?: FaceFinder,
   template?: readonly Point[],
 ): Promise<{ pixels: Uint8Array; detected: boolean }> {
   const src = await openImage(await Deno.readFile(path));
   if (align === "none") return { pixels: await cropPixels(src, { input }), detected: true };
   if (!detector) throw new InvalidArgumentError("--align detect needs a face detector");
-  const face = centralFace(await findFaces(src, detector), src.width, src.height);
+  const face = centralFace(await detector(src), src.width, src.height);
   // No face found: centre crop (counted and reported by the caller).
   return {
     pixels: await cropPixels(src, { input, landmarks: face?.landmarks, template }),
@@ -101,7 +109,7 @@ export async function facePixels(
 export async function embedFiles(
   paths: string[],
   model: EmbedModel,
-  opts: { align: AlignMode; detector?: FaceDetector; batch?: number; onProgress?: (done: number) => void },
+  opts: { align: AlignMode; detector?: FaceFinder; batch?: number; onProgress?: (done: number) => void },
 ): Promise<{ emb: Float32Array; dim: number; undetected: string[] }> {
   const [C, H, W] = model.pre.input;
   if (C !== 1 && C !== 3) throw new InvalidArgumentError(`model input has ${C} channels`);

@@ -2,10 +2,9 @@
  * Face-verification evaluation: pair lists (LFW pairs.txt / CSV), embeddings on the kit's ORT
  * session, and the LFW k-fold protocol.
  */
-import { type AlignMode, embedFiles, type EmbedModel } from "./embed.ts";
+import { type AlignMode, embedFiles, type EmbedModel, type FaceFinder } from "./embed.ts";
 import type { Pair } from "./pairs.ts";
 import { cosine, kFoldProtocol, type ProtocolResult } from "./protocol.ts";
-import type { FaceDetector } from "../data/faceapi_detect.ts";
 
 export * from "./embed.ts";
 export * from "./pairs.ts";
@@ -23,7 +22,7 @@ export interface PairEvaluation extends ProtocolResult {
 export async function evaluatePairs(
   pairs: Pair[],
   model: EmbedModel,
-  opts: { align: AlignMode; detector?: FaceDetector; batch?: number; onProgress?: (done: number) => void },
+  opts: { align: AlignMode; detector?: FaceFinder; batch?: number; onProgress?: (done: number) => void },
 ): Promise<PairEvaluation> {
   const files = [...new Set(pairs.flatMap((p) => [p.a, p.b]))];
   const index = new Map(files.map((f, i) => [f, i]));

@@ -9,10 +9,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { InvalidArgumentError } from "../../runtime/src/errors.ts";
 import type { StateDict } from "../../runtime/src/tensor.ts";
-import { type AlignMode, type EmbedModel, findFaces } from "../eval/embed.ts";
-import type { FaceDetector } from "../data/faceapi_detect.ts";
+import { type AlignMode, type EmbedModel, type FaceFinder } from "../eval/embed.ts";
 import type { ImageSet } from "../data/fashion_mnist.ts";
-import { cropPixels, normalizePixels, openImage } from "../../runtime/src/image/mod.ts";
+import { cropPixels, normalizePixels, openImage, type Point } from "../../runtime/src/image/mod.ts";
 import { makeBatch } from "../data/augment.ts";
 import type { TrainGraph } from "./tfjs_graph.ts";
 import { predictBatch } from "./trainer.ts";
@@ -53,17 +52,18 @@ export async function listImages(dir: string): Promise<string[]> {
 }
 
 /**
- * Cut faces out of every image: with `detect`, every face the detector finds (score ≥ its
- * threshold) is aligned on its landmarks — once at each model's size from the same landmarks;
- * with `none`, each file is one face crop, resized.
+ * Cut faces out of every image: with `detect`, every face the finder finds (score ≥ its
+ * threshold) is aligned on its landmarks — once at each model's size and on each model's template
+ * (default ArcFace's) from the same landmarks; with `none`, each file is one face crop, resized.
  */
 export async function collectFaces(
   files: string[],
   student: [number, number, number],
   teacher: [number, number, number],
   align: AlignMode,
-  detector?: FaceDetector,
+  detector?: FaceFinder,
   onFile?: (done: number) => void,
+  templates: { student?: readonly Point[]; teacher?: readonly Point[] } = {},
 ): Promise<FaceCrops> {
   const [C, H, W] = student, [Ct, Ht, Wt] = teacher;
   if ((C !== 1 && C !== 3) || (Ct !== 1 && Ct !== 3)) {
@@ -78,11 +78,15 @@ export async function collectFaces(
       origin.push(k);
     } else {
       if (!detector) throw new InvalidArgumentError("--align detect needs a face detector");
-      const faces = await findFaces(src, detector);
+      const faces = await detector(src);
       if (!faces.length) skipped.push(f);
       for (const face of faces) {
-        s.push(await cropPixels(src, { input: student, landmarks: face.landmarks }));
-        t.push(await cropPixels(src, { input: teacher, landmarks: face.landmarks }));
+        s.push(
+          await cropPixels(src, { input: student, landmarks: face.landmarks, template: templates.student }),
+        );
+        t.push(
+          await cropPixels(src, { input: teacher, landmarks: face.landmarks, template: templates.teacher }),
+        );
         origin.push(k);
       }
     }

@@ -10,8 +10,7 @@ import { readSafetensors, writeSafetensors } from "../../runtime/src/io/safetens
 import { rng } from "../../runtime/src/random.ts";
 import type { StateDict } from "../../runtime/src/tensor.ts";
 import { permutation } from "../data/augment.ts";
-import type { FaceDetector } from "../data/faceapi_detect.ts";
-import { type AlignMode, openEmbedModel } from "../eval/embed.ts";
+import { type AlignMode, type FaceFinder, openEmbedModel } from "../eval/embed.ts";
 import { type BackendName, initBackend } from "./tfjs_backend.ts";
 import { curvesSvg, type Pt } from "./curves.ts";
 import {
@@ -55,8 +54,8 @@ export interface DistillOptions {
   holdOut: number;
   /** Centre embeddings on the mean teacher embedding in the loss (default true). */
   centred?: boolean;
-  /** Built on demand for --align detect. */
-  detector?: () => Promise<FaceDetector>;
+  /** Built on demand for --align detect (the CLI: the kit's detector, tools/eval/kit_detect.ts). */
+  detector?: () => Promise<FaceFinder>;
 }
 
 /** Progress callbacks (the CLI draws bars and prints lines). */
@@ -98,7 +97,9 @@ async function loadOrBuildCache(o: DistillOptions, studentIn: [number, number, n
   const path = `${o.out}.teacher.safetensors`;
   const teacher = await openEmbedModel(o.teacher, "wasm");
   const teacherBytes = await Deno.readFile(o.teacher);
-  const tag = `${o.teacher.split("/").pop()}:${teacherBytes.length}:${o.images}:${o.crops}:${o.align}:${
+  // "detect-kit": crops aligned by the kit's detector on the teacher's template (older caches: face-api's).
+  const alignTag = o.align === "detect" ? "detect-kit" : o.align;
+  const tag = `${o.teacher.split("/").pop()}:${teacherBytes.length}:${o.images}:${o.crops}:${alignTag}:${
     studentIn.join("x")
   }`;
   // A cache made for the same teacher, images and student input is reused (resume or not).
@@ -139,7 +140,17 @@ async function loadOrBuildCache(o: DistillOptions, studentIn: [number, number, n
   }
   const detector = o.align === "detect" && photos.length ? await o.detector!() : undefined;
   h.phase?.(`faces (${o.align})`, photos.length + ready.length);
-  let c = await collectFaces(photos, studentIn, teacher.pre.input, o.align, detector, (d) => h.tick?.(d));
+  // Teacher crops on the teacher's own template (as the server feeds it); the student's on the
+  // default (ArcFace) template, which its bundle (no meta.align) is then served with.
+  let c = await collectFaces(
+    photos,
+    studentIn,
+    teacher.pre.input,
+    o.align,
+    detector,
+    (d) => h.tick?.(d),
+    { teacher: teacher.template },
+  );
   if (ready.length) {
     const r = await collectFaces(
       ready,

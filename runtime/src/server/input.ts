@@ -179,7 +179,11 @@ export async function embedFaces(
     const { src, faces } = await locateFaces(im.bytes, choice, detector, d.maxPixels);
     const one: { x: Float32Array; face: UsedFace | null }[] = [];
     for (const f of faces) {
-      const px = await cropPixels(src, { input: m.inputSize, landmarks: f.landmarks });
+      const px = await cropPixels(src, {
+        input: m.inputSize,
+        landmarks: f.landmarks,
+        template: m.faceTemplate,
+      });
       one.push({ x: normalizePixels(px, ch, h * w, mean, std), face: f.face });
     }
     prepared.push(one);
