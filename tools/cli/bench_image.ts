@@ -303,9 +303,9 @@ async function main() {
     const f1 = (v: number) => v.toFixed(1);
     console.log(
       `| file | size | ${stages.join(" | ")} | request | first request | PIL draft | PIL full | ` +
-        `request / PIL draft | peak RSS MiB above idle | RSS MiB after burst+GC |`,
+        `request / PIL draft | idle RSS MiB | peak RSS MiB above idle | RSS MiB after burst+GC |`,
     );
-    console.log(`|---|---:|${stages.map(() => "---:|").join("")}---:|---:|---:|---:|---:|---:|---:|`);
+    console.log(`|---|---:|${stages.map(() => "---:|").join("")}---:|---:|---:|---:|---:|---:|---:|---:|`);
     for (const r of rows) {
       const cells = [
         r.file,
@@ -316,6 +316,7 @@ async function main() {
         `${f1(r.pilDraft)} / ${f1(r.pilDraftCpu)}`,
         f1(r.pilFull),
         `${f1(r.total / r.pilDraft)}× / ${f1(r.totalCpu / r.pilDraftCpu)}×`,
+        f1(r.idle),
         f1(r.peak),
         f1(r.afterBurst),
       ];
