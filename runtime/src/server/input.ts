@@ -7,7 +7,7 @@ import type { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { setMetric } from "hono/timing";
 import { imageToTensor, type Point } from "../image/mod.ts";
-import { ApiError } from "./errors.ts";
+import { ApiError } from "./api_errors.ts";
 import type { FaceModel, ServedModel } from "./served_model.ts";
 
 /** Metadata cap (collection and face), in UTF-8 bytes of its JSON. */
