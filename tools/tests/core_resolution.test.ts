@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { buildModel } from "../../runtime/src/arch/registry.ts";
 import { acceptsAnyHW, checkInputHW, sizeProblems } from "../../runtime/src/arch/shapes.ts";
 import { convertStateDict, descFromRecord, recordOf } from "../../runtime/src/convert.ts";
-import { InputSizeError } from "../../runtime/src/errors.ts";
+import { InputSizeError, InvalidArgumentError } from "../../runtime/src/errors.ts";
 import { createSession } from "../../runtime/src/backends/mod.ts";
 import { ortWebEngine } from "../../runtime/src/backends/ort_web.ts";
 import { foldStateDict } from "../../runtime/src/fold.ts";
@@ -154,6 +154,27 @@ Deno.test("resolution: hs smaller than the stage maps — convert checks at 64, 
   } finally {
     await s.dispose();
   }
+  // One ORT session kept (maxSizes 1): sizes that alternate and run concurrently evict each other's
+  // session, and an evicted one is released only after the run using it ends.
+  const one = await createSession({ desc: conv.desc, tensors: conv.deploy }, {
+    backend: "wasm",
+    maxSizes: 1,
+    log: () => {},
+  });
+  try {
+    const sizes = [[64, 64], [128, 128], [64, 128], [64, 64], [128, 128]];
+    const xs = sizes.map(([H, W], i) => randn([1, 3, H, W], 400 + i));
+    const ys = await Promise.all(xs.map((x) => one.run(x)));
+    for (const [i, x] of xs.entries()) {
+      close(ys[i], forward(desc, train, x, "train"), 1e-4, `maxSizes 1: ${sizes[i]}`);
+    }
+  } finally {
+    await one.dispose();
+  }
+  await assert.rejects(
+    () => createSession({ desc, tensors: conv.deploy }, { backend: "wasm", maxSizes: 0, log: () => {} }),
+    (e: Error) => e instanceof InvalidArgumentError,
+  );
   assert.throws(() => buildOnnx(desc, conv.deploy, { inputHW: [32, 32] }), InputSizeError);
   await assert.rejects(
     () =>
