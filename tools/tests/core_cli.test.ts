@@ -3,6 +3,7 @@
 // path they call on every shared case, dtype sizes and precision, and the library's error paths.
 import assert from "node:assert/strict";
 import { CASES, loadCase } from "./_refdata.ts";
+import { runCli as task } from "./cli_testutil.ts";
 import { readNpy, writeNpy } from "../../runtime/src/io/npy.ts";
 import { buildModel } from "../../runtime/src/arch/registry.ts";
 import { randn, randomStateDict } from "../../runtime/src/random.ts";
@@ -20,19 +21,6 @@ import {
   InvalidArgumentError,
   InvalidInputError,
 } from "../../runtime/src/errors.ts";
-
-const ROOT = new URL("../../", import.meta.url).pathname;
-
-async function task(script: string, args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}tools/cli/${script}.ts`, ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
 
 const tmp = await Deno.makeTempDir({ prefix: "repmlp-cli-" });
 

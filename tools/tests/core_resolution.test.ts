@@ -5,6 +5,7 @@
 // checked together. Tolerance: 1e-4 · max(1, max|out|) (float32 ORT vs float32 reference, as in
 // onnx_configs.test.ts); reference deploy vs train 1e-5 · max(1, max|out|).
 import assert from "node:assert/strict";
+import { runCli as task } from "./cli_testutil.ts";
 import { buildModel } from "../../runtime/src/arch/registry.ts";
 import { acceptsAnyHW, checkInputHW, sizeProblems } from "../../runtime/src/arch/shapes.ts";
 import { convertStateDict, descFromRecord, recordOf } from "../../runtime/src/convert.ts";
@@ -201,18 +202,6 @@ Deno.test("resolution: RepMLPNet-T224 layout (channel-reduced) trained for 224 r
 });
 
 // ---- the CLIs a user runs ----
-
-const ROOT = new URL("../../", import.meta.url).pathname;
-async function task(script: string, args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}tools/cli/${script}.ts`, ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
 
 Deno.test("resolution: convert → predict at 64 and 128 → export-onnx at 128; a size that does not fit is a clear error", async () => {
   const tmp = await Deno.makeTempDir({ prefix: "repmlp-res-" });
