@@ -9,7 +9,7 @@ import { InvalidArgumentError } from "../../runtime/src/errors.ts";
 import { readFileBytes } from "../../runtime/src/io/files.ts";
 import type { BundleDType } from "../../runtime/src/io/bundle.ts";
 import { packConversion, readCheckpoint, stateDictBytes } from "../../runtime/src/pack.ts";
-import { fmtBytes, main, parseCli, parseHW } from "./_cli.ts";
+import { fmtBytes, main, parseCli, parseHW, parseJsonObject } from "./_cli.ts";
 
 const USAGE =
   `usage: deno task convert <checkpoint> --arch <name> [--kwargs '<json>'] --out <bundle.safetensors>
@@ -24,20 +24,6 @@ writes a bundle. Checkpoints made by 'deno task train' carry their architecture:
 --meta     extra bundle meta as JSON (e.g. {"preprocess": {...}, "labels": [...]})
 --input-hw size of the fold check's random input (default: the model's own size; RepMLPNet takes
            any size whose stage maps divide into the stages' hs×ws partitions)`;
-
-function parseJson(s: string | undefined, what: string): Record<string, unknown> {
-  if (!s) return {};
-  try {
-    const v = JSON.parse(s);
-    if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error("not a JSON object");
-    return v;
-  } catch (e) {
-    throw new InvalidArgumentError(
-      `${what} is not a JSON object: ${(e as Error).message}`,
-      `e.g. ${what} '{"h": 7}'`,
-    );
-  }
-}
 
 await main(async () => {
   const { values, positionals } = parseCli(USAGE, {
@@ -63,8 +49,8 @@ await main(async () => {
       `choose one of: ${archNames().join(", ")}`,
     );
   }
-  const kwargs = parseJson(values.kwargs, "--kwargs");
-  const extraMeta = parseJson(values.meta, "--meta");
+  const kwargs = parseJsonObject(values.kwargs, "--kwargs") ?? {};
+  const extraMeta = parseJsonObject(values.meta, "--meta") ?? {};
   const inputHW = parseHW(values["input-hw"]);
 
   const bytes = await readFileBytes(src);
