@@ -8,7 +8,6 @@ import { buildModel } from "../../runtime/src/arch/mod.ts";
 import { InvalidArgumentError } from "../../runtime/src/errors.ts";
 import { readSafetensors, writeSafetensors } from "../../runtime/src/io/safetensors.ts";
 import { rng } from "../../runtime/src/random.ts";
-import type { StateDict } from "../../runtime/src/tensor.ts";
 import { permutation } from "../data/augment.ts";
 import type { FaceDetector } from "../data/faceapi_detect.ts";
 import { type AlignMode, openEmbedModel } from "../eval/embed.ts";
@@ -217,14 +216,9 @@ export async function runDistill(o: DistillOptions, h: DistillHooks): Promise<Di
   const warmup = Math.min(preset.warmupSteps, Math.ceil(totalSteps / 10));
   const logPath = `${o.out}.log.jsonl`;
 
-  let state: State = { epoch: 0, stepInEpoch: 0, step: 0, elapsed: 0, loss: [], cos: [] };
-  let startSD: StateDict | undefined, resumeSD: StateDict | undefined;
-  if (o.resume) {
-    const r = await readResume<State>(o.out);
-    state = r.state;
-    startSD = r.weights;
-    resumeSD = r.optimiser;
-  }
+  const resumed = o.resume ? await readResume<State>(o.out) : undefined;
+  const state: State = resumed?.state ?? { epoch: 0, stepInEpoch: 0, step: 0, elapsed: 0, loss: [], cos: [] };
+  const startSD = resumed?.weights, resumeSD = resumed?.optimiser;
   const baseline = test ? constantBaseline(train, test) : NaN;
   const graph = new TrainGraph(desc, startSD, o.seed);
   const opt = new SGD(0.9, preset.weightDecay);
