@@ -55,17 +55,20 @@ export {
   type ActLayer,
   type ArchDef,
   archNames,
+  type AvgPoolLayer,
   type BNLayer,
   buildModel,
   type Built,
   type ConvBNLayer,
   type ConvLayer,
+  type ConvScaleLayer,
   type FlattenLayer,
   type GapLayer,
   type Kw,
   type L2NormLayer,
   type Layer,
   type LinearLayer,
+  type MaxPoolLayer,
   type Mode,
   type ModelDesc,
   type ParamSpec,
@@ -76,6 +79,7 @@ export {
   type RepMLPNetBlockLayer,
   type ResidualLayer,
   type SeqLayer,
+  type ZeroPadLayer,
 } from "./src/arch/mod.ts";
 
 /** Which input sizes a model takes (RepMLPNet: any size whose stage maps divide into the partitions). */
@@ -88,7 +92,13 @@ export { inferKwargs, resolveKwargs } from "./src/arch/infer.ts";
 export { foldStateDict } from "./src/fold.ts";
 
 /** Checkpoint → deploy model with the fold's own exactness check. */
-export { type ConvertOptions, type ConvertResult, convertStateDict } from "./src/convert.ts";
+export {
+  type ConvertOptions,
+  type ConvertResult,
+  convertStateDict,
+  importTfjsWeights,
+  type TfjsImport,
+} from "./src/convert.ts";
 
 /** State_dict validation against a description (train vs deploy layout). */
 export { detectMode, type MatchReport, matchStateDict } from "./src/params.ts";
@@ -99,10 +109,12 @@ export { forward } from "./src/reference.ts";
 /** Seeded random inputs and weights (tests, benchmarks). */
 export { randn, randomStateDict } from "./src/random.ts";
 
-/** File formats: safe `.pth` reader, safetensors, npy/npz, bundles (all work on bytes, Workers-safe). */
+/** File formats: safe `.pth` reader, safetensors, npy/npz, tfjs weights manifests, bundles (all work on bytes, Workers-safe). */
 export {
   type Bundle,
   type BundleDType,
+  decodeTfjsWeights,
+  parseTfjsManifest,
   readBundle,
   readNpy,
   readNpz,
@@ -110,6 +122,9 @@ export {
   type ReadPthOptions,
   readSafetensors,
   readStateDict,
+  type TfjsManifestGroup,
+  type TfjsQuantization,
+  type TfjsWeightSpec,
   writeBundle,
   type WriteBundleInput,
   writeNpy,

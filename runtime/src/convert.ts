@@ -5,6 +5,14 @@
  */
 import { buildModel } from "./arch/registry.ts";
 import "./arch/kit.ts"; // registers the kit's own trainable architectures (checkpoints of `deno task train`)
+import {
+  DLIB_CHIP_PADDING,
+  dlibChipTemplate,
+  FACE_API_ARCH,
+  faceApiPreprocess,
+  faceApiStateDict,
+  isFaceApiRecognition,
+} from "./arch/faceapi.ts";
 import { resolveKwargs } from "./arch/infer.ts";
 import { type Layer, type Mode, type ModelDesc, walk } from "./arch/ir.ts";
 import { acceptsAnyHW, checkInputHW, sizeProblems } from "./arch/shapes.ts";
@@ -13,7 +21,7 @@ import { foldStateDict } from "./fold.ts";
 import { detectMode } from "./params.ts";
 import { randn } from "./random.ts";
 import { forward } from "./reference.ts";
-import { maxAbs, maxAbsDiff, type StateDict } from "./tensor.ts";
+import { maxAbs, maxAbsDiff, type StateDict, type Tensor } from "./tensor.ts";
 
 /** Metadata key under which the kit's own checkpoints record their architecture. */
 export const MODEL_METADATA_KEY = "repmlp_edge_model";
@@ -153,5 +161,57 @@ export function convertStateDict(sd: StateDict, opts: ConvertOptions = {}): Conv
     deploy,
     check: { inputShape: shape, maxAbsDiff: maxAbsDiff(yt.data, yd.data), maxAbsOut: maxAbs(yt.data) },
     inferred,
+  };
+}
+
+/** A tfjs-weights import: training-layout state_dict plus the metadata a kit checkpoint carries. */
+export interface TfjsImport {
+  /** The recognised (or forced) architecture. */
+  desc: ModelDesc;
+  /** Training-layout state_dict (official/kit key names, PyTorch layouts). */
+  stateDict: StateDict;
+  /** safetensors-style metadata: the model record and the bundle meta (preprocessing). */
+  metadata: Record<string, string>;
+}
+
+/** Architectures importable from TensorFlow.js weights, recognised by their weight names. */
+const TFJS_IMPORTERS = [{
+  arch: FACE_API_ARCH,
+  matches: isFaceApiRecognition,
+  toStateDict: faceApiStateDict,
+  meta: (d: ModelDesc) => ({
+    preprocess: faceApiPreprocess(d),
+    embedding: { normalised: false, source: "face-api computeFaceDescriptor" },
+    align: {
+      template: dlibChipTemplate(),
+      source: `dlib get_face_chip_details(size ${d.input[1]}, padding ${DLIB_CHIP_PADDING}) mean face shape`,
+    },
+  }),
+}];
+
+/**
+ * Map decoded tfjs weights (see `io/tfjs.ts`) to a state_dict of a known architecture, recognised
+ * from the weight names unless `arch` forces one. Throws InvalidArgumentError when nothing matches.
+ */
+export function importTfjsWeights(weights: Map<string, Tensor>, arch?: string): TfjsImport {
+  const imp = arch
+    ? TFJS_IMPORTERS.find((i) => i.arch === arch)
+    : TFJS_IMPORTERS.find((i) => i.matches(weights.keys()));
+  if (!imp) {
+    throw new InvalidArgumentError(
+      arch
+        ? `architecture '${arch}' cannot be imported from tfjs weights`
+        : "unrecognised tfjs weights manifest",
+      `tfjs imports known: ${TFJS_IMPORTERS.map((i) => i.arch).join(", ")}`,
+    );
+  }
+  const desc = buildModel(imp.arch);
+  return {
+    desc,
+    stateDict: imp.toStateDict(desc, weights),
+    metadata: {
+      [MODEL_METADATA_KEY]: JSON.stringify(recordOf(desc)),
+      repmlp_edge_meta: JSON.stringify(imp.meta(desc)),
+    },
   };
 }

@@ -219,7 +219,8 @@ function foldRepMLP21(l: RepMLP21Layer, p: Params, out: Out) {
 
 /** Layers that the fold rewrites (the unit of progress reporting). */
 function isFolded(l: Layer): boolean {
-  return l.kind === "repmlp21" || l.kind === "repmlpnet_block" || (l.kind === "convbn" && l.fuse);
+  return l.kind === "repmlp21" || l.kind === "repmlpnet_block" || (l.kind === "convbn" && l.fuse) ||
+    l.kind === "convscale";
 }
 
 type Progress = (label: string) => void;
@@ -239,6 +240,19 @@ function foldLayer(l: Layer, p: Params, sd: StateDict, out: Out, tick: Progress)
       const f = fuseBNIntoConv(p.get(key(l.name, "conv.weight")), p.bn(key(l.name, "bn"), l.eps));
       put(out, key(l.name, "conv.weight"), [l.outC, l.inC / l.groups, l.k, l.k], f.W);
       put(out, key(l.name, "conv.bias"), [l.outC], f.bias);
+      return;
+    }
+    case "convscale": {
+      // conv + bias, then x·s + b:  W' = W·s[o],  bias' = bias·s[o] + b[o].
+      const cn = key(l.name, "conv"), sn = key(l.name, "scale");
+      const cw = p.get(key(cn, "weight")), cb = p.get(key(cn, "bias"));
+      const s = p.get(key(sn, "weight")), sb = p.get(key(sn, "bias"));
+      const per = cw.length / l.outC;
+      const wd = new Float32Array(cw.length), bd = new Float32Array(l.outC);
+      for (let i = 0; i < cw.length; i++) wd[i] = cw[i] * s[Math.floor(i / per)];
+      for (let o = 0; o < l.outC; o++) bd[o] = cb[o] * s[o] + sb[o];
+      put(out, key(cn, "weight"), [l.outC, l.inC, l.k, l.k], wd);
+      put(out, key(cn, "bias"), [l.outC], bd);
       return;
     }
     case "repmlp21":

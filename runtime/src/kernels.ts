@@ -132,3 +132,43 @@ export function bnAffine(
   }
   return { t, b };
 }
+
+/** Max or average pool over square windows without padding (TF "valid"), NCHW. */
+export function pool2d(x: F32, k: number, stride: number, op: "max" | "avg"): F32 {
+  const [N, C, H, W] = x.shape;
+  const Ho = Math.floor((H - k) / stride) + 1, Wo = Math.floor((W - k) / stride) + 1;
+  const y = f32([N, C, Ho, Wo]);
+  for (let nc = 0; nc < N * C; nc++) {
+    const xi = nc * H * W, yi = nc * Ho * Wo;
+    for (let oy = 0; oy < Ho; oy++) {
+      for (let ox = 0; ox < Wo; ox++) {
+        let acc = op === "max" ? -Infinity : 0;
+        for (let ky = 0; ky < k; ky++) {
+          const r = xi + (oy * stride + ky) * W + ox * stride;
+          for (let kx = 0; kx < k; kx++) {
+            const v = x.data[r + kx];
+            acc = op === "max" ? (v > acc ? v : acc) : acc + v;
+          }
+        }
+        y.data[yi + oy * Wo + ox] = op === "max" ? acc : acc / (k * k);
+      }
+    }
+  }
+  return y;
+}
+
+/** Append zeros at the end of the channel, height and width axes of NCHW `x`. */
+export function zeroPadEnd(x: F32, c: number, h: number, w: number): F32 {
+  const [N, C, H, W] = x.shape;
+  const C2 = C + c, H2 = H + h, W2 = W + w;
+  const y = f32([N, C2, H2, W2]);
+  for (let n = 0; n < N; n++) {
+    for (let ch = 0; ch < C; ch++) {
+      for (let yy = 0; yy < H; yy++) {
+        const src = ((n * C + ch) * H + yy) * W, dst = ((n * C2 + ch) * H2 + yy) * W2;
+        y.data.set(x.data.subarray(src, src + W), dst);
+      }
+    }
+  }
+  return y;
+}

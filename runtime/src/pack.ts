@@ -4,30 +4,59 @@
  * Kept out of deploy_model.ts so that what the edge bundles import does not grow checkpoint
  * readers.
  */
-import { type ConvertResult, exampleInputShape } from "./convert.ts";
+import { type ConvertResult, exampleInputShape, importTfjsWeights } from "./convert.ts";
 import { bundleFromConversion, loadBundle } from "./deploy_model.ts";
 import type { BundleDType } from "./io/bundle.ts";
+import { readFileBytes, readTfjsWeightsFile } from "./io/files.ts";
+import { isTfjsManifest } from "./io/tfjs.ts";
 import { readSafetensors } from "./io/safetensors.ts";
 import { detectFormat, readStateDict, type StateDictFormat } from "./io/statedict.ts";
 import { randn } from "./random.ts";
 import { forward } from "./reference.ts";
 import { maxAbs, maxAbsDiff, numel, type StateDict } from "./tensor.ts";
 
-/** A checkpoint read from bytes: its tensors, its format and (safetensors only) its metadata. */
+/** A checkpoint read from a file: its tensors, format, metadata and the architecture to convert as. */
 export interface Checkpoint {
-  format: StateDictFormat;
+  format: StateDictFormat | "tfjs";
   tensors: StateDict;
+  /** safetensors metadata, or the model record + meta a tfjs import derives. */
   metadata: Record<string, string>;
+  /** `arch` for convertStateDict: the caller's, or undefined where the metadata names it (tfjs). */
+  arch: string | undefined;
+  /** What a tfjs import recognised, for the caller to report. */
+  imported?: { arch: string };
 }
 
-/** Read a .pth zip, .safetensors or .npz checkpoint (safetensors keep their metadata). */
-export function readCheckpoint(bytes: Uint8Array): Checkpoint {
+/** Read a checkpoint in any supported format from bytes (safetensors keep their metadata). */
+export function readCheckpoint(bytes: Uint8Array, arch?: string): Checkpoint {
   const format = detectFormat(bytes);
   if (format === "safetensors") {
     const r = readSafetensors(bytes);
-    return { format, tensors: r.tensors, metadata: r.metadata };
+    return { format, tensors: r.tensors, metadata: r.metadata, arch };
   }
-  return { format, tensors: readStateDict(bytes), metadata: {} };
+  return { format, tensors: readStateDict(bytes), metadata: {}, arch };
+}
+
+/**
+ * Read a checkpoint file: a .pth zip, .safetensors, .npz, or a TensorFlow.js weights manifest (with
+ * its .bin shards beside it), whose architecture is recognised from its weight names unless `arch`
+ * forces one.
+ */
+export async function loadCheckpoint(
+  path: string,
+  arch?: string,
+): Promise<Checkpoint & { bytes: number }> {
+  const bytes = await readFileBytes(path);
+  if (!isTfjsManifest(bytes)) return { ...readCheckpoint(bytes, arch), bytes: bytes.length };
+  const imp = importTfjsWeights(await readTfjsWeightsFile(path), arch);
+  return {
+    format: "tfjs",
+    tensors: imp.stateDict,
+    metadata: imp.metadata,
+    arch: undefined,
+    imported: { arch: imp.desc.arch },
+    bytes: bytes.length,
+  };
 }
 
 /** Bytes of a state_dict held as float32 (float64/int64 at 8 bytes): its size before packing. */

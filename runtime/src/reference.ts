@@ -13,7 +13,7 @@ import {
   type RepMLPNetBlockLayer,
 } from "./arch/ir.ts";
 import { acceptsAnyHW, checkInputHW } from "./arch/shapes.ts";
-import { activate, channelAffine, conv2d, linear } from "./kernels.ts";
+import { activate, channelAffine, conv2d, linear, pool2d, zeroPadEnd } from "./kernels.ts";
 import { Params } from "./params.ts";
 import { type F32, f32, type StateDict } from "./tensor.ts";
 
@@ -332,6 +332,21 @@ function run(l: Layer, p: Params, x: F32, mode: Mode): F32 {
       return repmlp21(l, p, x, mode);
     case "repmlpnet_block":
       return repmlpnetBlock(l, p, x, mode);
+    case "convscale": {
+      const cn = key(l.name, "conv");
+      let y = conv2d(x, p.get(key(cn, "weight")), p.get(key(cn, "bias")), { ...l, groups: 1 });
+      if (mode === "train") {
+        const sn = key(l.name, "scale");
+        y = channelAffine(y, p.get(key(sn, "weight")), p.get(key(sn, "bias")));
+      }
+      return l.act === "relu" ? activate(y, "relu") : y;
+    }
+    case "maxpool":
+      return pool2d(x, l.k, l.stride, "max");
+    case "avgpool":
+      return pool2d(x, l.k, l.stride, "avg");
+    case "zeropad":
+      return zeroPadEnd(x, l.c, l.h, l.w);
   }
 }
 

@@ -6,18 +6,19 @@ import cliProgress from "cli-progress";
 import { archDoc, archNames } from "../../runtime/src/arch/registry.ts";
 import { convertStateDict } from "../../runtime/src/convert.ts";
 import { InvalidArgumentError } from "../../runtime/src/errors.ts";
-import { readFileBytes } from "../../runtime/src/io/files.ts";
 import type { BundleDType } from "../../runtime/src/io/bundle.ts";
-import { packConversion, readCheckpoint, stateDictBytes } from "../../runtime/src/pack.ts";
+import { loadCheckpoint, packConversion, stateDictBytes } from "../../runtime/src/pack.ts";
 import { fmtBytes, main, parseCli, parseHW, parseJsonObject } from "./_cli.ts";
 
 const USAGE =
-  `usage: deno task convert <checkpoint> --arch <name> [--kwargs '<json>'] --out <bundle.safetensors>
+  `usage: deno task convert <checkpoint | tfjs weights_manifest.json> --arch <name> [--kwargs '<json>'] --out <bundle.safetensors>
                          [--dtype fp32|fp16|int8] [--meta '<json>'] [--input-hw H,W]
 
 Reads a PyTorch state_dict (.pth zip, .safetensors or .npz) of an official RepMLP class, folds it
 into deploy mode (already-folded checkpoints are accepted), checks the fold on a random input and
 writes a bundle. Checkpoints made by 'deno task train' carry their architecture: --arch is optional.
+A TensorFlow.js weights manifest (face-api's face_recognition_model-weights_manifest.json + .bin) is
+recognised from its weight names and keeps the source's preprocessing in the bundle meta.
 
 --arch     ${archNames().join(", ")}
 --kwargs   the Python constructor's kwargs as JSON; what the checkpoint's shapes determine is inferred
@@ -53,9 +54,10 @@ await main(async () => {
   const extraMeta = parseJsonObject(values.meta, "--meta") ?? {};
   const inputHW = parseHW(values["input-hw"]);
 
-  const bytes = await readFileBytes(src);
-  const { format, tensors: sd, metadata } = readCheckpoint(bytes);
-  console.log(`read     ${src}: ${format}, ${sd.size} tensors, ${fmtBytes(bytes.length)}`);
+  const ckpt = await loadCheckpoint(src, values.arch);
+  const { format, tensors: sd, metadata } = ckpt;
+  if (ckpt.imported) console.log(`import   tfjs weights → ${ckpt.imported.arch} (${sd.size} tensors)`);
+  console.log(`read     ${src}: ${format}, ${sd.size} tensors, ${fmtBytes(ckpt.bytes)}`);
   if (values.arch) console.log(`arch     ${values.arch}: ${archDoc(values.arch)}`);
 
   const bar = new cliProgress.SingleBar({
@@ -65,7 +67,7 @@ await main(async () => {
   let started = false;
   const t0 = performance.now();
   const res = convertStateDict(sd, {
-    arch: values.arch,
+    arch: ckpt.arch,
     kwargs,
     metadata,
     inputHW,

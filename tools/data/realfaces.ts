@@ -96,7 +96,8 @@ export function realFacePairs(faces: RealFace[]): { a: string; b: string; same: 
 }
 
 /**
- * Detect, align (ArcFace 5-point template at `size`²), label and write every labelled face.
+ * Detect, align (at `size`², on `template` — a model's own, as fractions of the crop — or ArcFace's
+ * 5-point template), label and write every labelled face.
  * `resolve(pkg, file)` gives the path of a package file. A label without a detection is an error
  * (the labels and the detector disagree), so the set never silently shrinks.
  */
@@ -106,6 +107,7 @@ export async function buildRealFaces(
   outDir: string,
   resolve: (pkg: string, file: string) => string,
   size = 150,
+  template?: readonly Point[],
 ): Promise<{ faces: RealFace[]; pairs: { a: string; b: string; same: boolean }[] }> {
   const faces: RealFace[] = [];
   const counts = new Map<string, number>();
@@ -136,7 +138,7 @@ export async function buildRealFaces(
         counts.set(lf.id, n);
         const file = `${lf.id}/${lf.id}_${String(n).padStart(4, "0")}.jpg`;
         await Deno.mkdir(`${outDir}/${lf.id}`, { recursive: true });
-        const px = await cropPixels(src, { input: [3, size, size], landmarks: d.landmarks });
+        const px = await cropPixels(src, { input: [3, size, size], landmarks: d.landmarks, template });
         await Deno.writeFile(`${outDir}/${file}`, encodeJpeg(px, size, size));
         const photoKey = `${pkg.package}/${photo.file}${photo.thumbnails ? `#${k}` : ""}`;
         faces.push({

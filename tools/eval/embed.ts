@@ -12,6 +12,7 @@ import {
   normalizePixels,
   openImage,
   parsePreprocess,
+  type Point,
   type PreprocessMeta,
   toPlanar,
 } from "../../runtime/src/image/mod.ts";
@@ -24,6 +25,8 @@ export type AlignMode = "detect" | "none";
 /** A face-embedding model ready to run on float NCHW batches. */
 export interface EmbedModel {
   pre: PreprocessMeta;
+  /** The model's own 5-point alignment template (bundle meta `align.template`), as the server uses it. */
+  template?: [number, number][];
   /** Normalised input batch (N, C, H, W) → (N × dim) raw outputs. */
   run(x: Float32Array, n: number): Promise<Float32Array>;
   /** e.g. "wasm (int8 bundle, fp32 graph)". */
@@ -40,8 +43,10 @@ export async function openEmbedModel(path: string, backend: Backend = "wasm"): P
   const pre = parsePreprocess(bundle.meta.preprocess);
   const s = await createSession(bundle, { backend });
   const [C, H, W] = pre.input;
+  const template = (bundle.meta.align as { template?: [number, number][] } | undefined)?.template;
   return {
     pre,
+    template,
     run: async (x, n) => (await s.run(f32([n, C, H, W], x))).data,
     engine: `${s.provider} (${bundle.dtype} bundle, ${s.precision} graph)`,
     dispose: () => s.dispose(),
@@ -79,13 +84,17 @@ export async function facePixels(
   input: readonly number[],
   align: AlignMode,
   detector?: FaceDetector,
+  template?: readonly Point[],
 ): Promise<{ pixels: Uint8Array; detected: boolean }> {
   const src = await openImage(await Deno.readFile(path));
   if (align === "none") return { pixels: await cropPixels(src, { input }), detected: true };
   if (!detector) throw new InvalidArgumentError("--align detect needs a face detector");
   const face = centralFace(await findFaces(src, detector), src.width, src.height);
   // No face found: centre crop (counted and reported by the caller).
-  return { pixels: await cropPixels(src, { input, landmarks: face?.landmarks }), detected: face !== null };
+  return {
+    pixels: await cropPixels(src, { input, landmarks: face?.landmarks, template }),
+    detected: face !== null,
+  };
 }
 
 /** Embed every file once; rows are L2-normalised. */
@@ -103,7 +112,13 @@ export async function embedFiles(
     const n = Math.min(B, paths.length - s);
     const x = new Float32Array(n * plane);
     for (let i = 0; i < n; i++) {
-      const { pixels, detected } = await facePixels(paths[s + i], model.pre.input, opts.align, opts.detector);
+      const { pixels, detected } = await facePixels(
+        paths[s + i],
+        model.pre.input,
+        opts.align,
+        opts.detector,
+        model.template,
+      );
       if (!detected) undetected.push(paths[s + i]);
       normalizePixels(
         pixels,

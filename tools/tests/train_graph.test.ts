@@ -137,6 +137,12 @@ const CASES: { name: string; arch: string; kwargs: Record<string, unknown>; x: n
     kwargs: { stem_channels: [4, 8], channels: [8, 8], fc3_groups: [4, 4], embedding_dim: 16 },
     x: [2, 3, 96, 96],
   },
+  {
+    name: "imported FaceRecognitionNet (convscale, maxpool, avgpool, zeropad)",
+    arch: "FaceRecognitionNet",
+    kwargs: { image_size: 112, embedding_dim: 16 },
+    x: [1, 3, 112, 112],
+  },
 ];
 
 Deno.test("train graph (eval BN) = reference train-structure forward, 1e-4", async (t) => {

@@ -290,6 +290,20 @@ export class TrainGraph {
         return this.#repmlp21(ctx, l, x as tf.Tensor4D);
       case "repmlpnet_block":
         return this.#repmlpnetBlock(ctx, l, x as tf.Tensor4D);
+      case "convscale": {
+        const y = tf.add(
+          this.#conv(x as tf.Tensor4D, key(l.name, "conv.weight"), { ...l, groups: 1 }),
+          this.#v(key(l.name, "conv.bias")),
+        );
+        const z = tf.add(tf.mul(y, this.#v(key(l.name, "scale.weight"))), this.#v(key(l.name, "scale.bias")));
+        return l.act === "relu" ? tf.relu(z) : z;
+      }
+      case "maxpool":
+        return tf.maxPool(x as tf.Tensor4D, l.k, l.stride, "valid");
+      case "avgpool":
+        return tf.avgPool(x as tf.Tensor4D, l.k, l.stride, "valid");
+      case "zeropad":
+        return tf.pad(x, [[0, 0], [0, l.h], [0, l.w], [0, l.c]]); // NHWC
     }
   }
 

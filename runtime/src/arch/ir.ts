@@ -188,6 +188,62 @@ export interface RepMLPNetBlockLayer {
   eps: number;
 }
 
+/**
+ * Conv (with bias) then a learned per-channel scale (dlib/Caffe "affine" layer: y = x·s + b), optional
+ * ReLU. Train keys `<name>.conv.{weight,bias}`, `<name>.scale.{weight,bias}`; deploy folds the scale
+ * into `<name>.conv.{weight,bias}` (face-api's `convLayer`).
+ */
+export interface ConvScaleLayer {
+  /** Layer type tag. */
+  kind: "convscale";
+  /** State_dict key prefix (no trailing dot). */
+  name: string;
+  /** Input channels. */
+  inC: number;
+  /** Output channels. */
+  outC: number;
+  /** Square kernel size. */
+  k: number;
+  /** Stride. */
+  stride: number;
+  /** Zero padding on each side. */
+  pad: number;
+  /** Activation after the scale. */
+  act: "none" | "relu";
+}
+
+/** Max pool, square window, no padding (TF "valid"). */
+export interface MaxPoolLayer {
+  /** Layer type tag. */
+  kind: "maxpool";
+  /** Window size. */
+  k: number;
+  /** Stride. */
+  stride: number;
+}
+
+/** Average pool, square window, no padding (TF "valid"). */
+export interface AvgPoolLayer {
+  /** Layer type tag. */
+  kind: "avgpool";
+  /** Window size. */
+  k: number;
+  /** Stride. */
+  stride: number;
+}
+
+/** Zeros appended at the end of the channel, height and width axes (face-api's `residualDown` shapes). */
+export interface ZeroPadLayer {
+  /** Layer type tag. */
+  kind: "zeropad";
+  /** Extra zero channels after the last one. */
+  c: number;
+  /** Extra zero rows at the bottom. */
+  h: number;
+  /** Extra zero columns at the right. */
+  w: number;
+}
+
 /** Any layer. */
 export type Layer =
   | ConvLayer
@@ -201,7 +257,11 @@ export type Layer =
   | FlattenLayer
   | L2NormLayer
   | RepMLP21Layer
-  | RepMLPNetBlockLayer;
+  | RepMLPNetBlockLayer
+  | ConvScaleLayer
+  | MaxPoolLayer
+  | AvgPoolLayer
+  | ZeroPadLayer;
 
 /** A whole model: the official class name, its constructor kwargs, and the layer tree. */
 export interface ModelDesc {
@@ -345,10 +405,24 @@ export function paramSpecs(layer: Layer, mode: Mode): ParamSpec[] {
       }
       return s;
     }
+    case "convscale": {
+      const c = key(layer.name, "conv");
+      const conv = convSpecs(c, layer.inC, layer.outC, layer.k, 1, true);
+      if (mode === "deploy") return conv;
+      const sc = key(layer.name, "scale");
+      return [
+        ...conv,
+        { key: key(sc, "weight"), shape: [layer.outC], dtype: "float32" },
+        { key: key(sc, "bias"), shape: [layer.outC], dtype: "float32" },
+      ];
+    }
     case "act":
     case "gap":
     case "flatten":
     case "l2norm":
+    case "maxpool":
+    case "avgpool":
+    case "zeropad":
       return [];
   }
 }
@@ -366,7 +440,15 @@ export function walk(layer: Layer, fn: (l: Layer) => void): void {
 /** Shape after a layer, for input (C, H, W) (batch excluded). Flat outputs use [F] (length 1). */
 export function outShape(layer: Layer, s: number[]): number[] {
   switch (layer.kind) {
+    case "maxpool":
+    case "avgpool": {
+      const o = (x: number) => Math.floor((x - layer.k) / layer.stride) + 1;
+      return [s[0], o(s[1]), o(s[2])];
+    }
+    case "zeropad":
+      return [s[0] + layer.c, s[1] + layer.h, s[2] + layer.w];
     case "conv":
+    case "convscale":
     case "convbn": {
       const [, H, W] = s;
       const o = (x: number) => Math.floor((x + 2 * layer.pad - layer.k) / layer.stride) + 1;

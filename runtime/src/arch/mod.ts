@@ -2,3 +2,4 @@
 export * from "./ir.ts";
 export * from "./registry.ts";
 import "./kit.ts";
+import "./faceapi.ts";

@@ -64,8 +64,12 @@ export function invertAffine(m: Affine): Affine {
   return [ia, ib, -(ia * tx + ib * ty), ic, id, -(ic * tx + id * ty)];
 }
 
-/** The template scaled to an `outW × outH` crop. */
-export function templateFor(outW: number, outH: number): Point[] {
+/**
+ * The template in `outW × outH` crop pixels: the model's own (`unit`: the five points as fractions of
+ * the crop, from its bundle meta `align.template`) or the ArcFace one scaled to the crop.
+ */
+export function templateFor(outW: number, outH: number, unit?: readonly Point[]): Point[] {
+  if (unit) return unit.map(([x, y]) => [x * outW, y * outH]);
   return FACE_TEMPLATE_112.map(([x, y]) => [(x * outW) / 112, (y * outH) / 112]);
 }
 
@@ -77,9 +81,10 @@ export function alignFootprint(
   landmarks: readonly Point[],
   outW: number,
   outH: number,
+  template?: readonly Point[],
 ): { box: Box; scale: number } {
   if (landmarks.length !== 5) throw new ImageError("invalid_request", "landmarks must be exactly 5 points");
-  const m = fitSimilarity(landmarks, templateFor(outW, outH));
+  const m = fitSimilarity(landmarks, templateFor(outW, outH, template));
   const scale = Math.sqrt(m[0] * m[0] + m[3] * m[3]);
   const inv = invertAffine(m);
   const xs: number[] = [], ys: number[] = [];
@@ -94,7 +99,8 @@ export function alignFootprint(
 }
 
 /**
- * Warp the face given by 5 landmarks (pixels of `img`) into an `outW × outH` crop with `c` channels.
+ * Warp the face given by 5 landmarks (pixels of `img`) into an `outW × outH` crop with `c` channels
+ * (`template`: the model's own five points as fractions of the crop; default ArcFace's).
  * The region the crop covers is first resampled with the antialiased filter to about the crop's
  * resolution (never up), so the bilinear warp never skips source pixels.
  */
@@ -104,9 +110,10 @@ export function alignFace(
   outW: number,
   outH: number,
   c: 1 | 3,
+  template?: readonly Point[],
 ): Planar {
-  const { box, scale } = alignFootprint(landmarks, outW, outH);
-  let m = fitSimilarity(landmarks, templateFor(outW, outH));
+  const { box, scale } = alignFootprint(landmarks, outW, outH, template);
+  let m = fitSimilarity(landmarks, templateFor(outW, outH, template));
   const x0 = Math.max(0, box.x), y0 = Math.max(0, box.y);
   const x1 = Math.min(img.width, box.x + box.w), y1 = Math.min(img.height, box.y + box.h);
   if (x1 - x0 < 1 || y1 - y0 < 1) return { c, h: outH, w: outW, data: new Float32Array(c * outH * outW) };

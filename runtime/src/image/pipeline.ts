@@ -16,6 +16,8 @@ export interface CropOptions extends OpenOptions {
   input: readonly [number, number, number] | readonly number[];
   /** Five landmarks (upright full-resolution pixels): aligned crop. Without them: centre crop. */
   landmarks?: readonly Point[];
+  /** Where the landmarks go, as fractions of the crop (the model's bundle meta `align.template`); default ArcFace. */
+  template?: readonly Point[];
 }
 
 /** Input normalisation: x = (pixel/255 − mean[c]) / std[c]. */
@@ -40,11 +42,11 @@ export async function cropPixels(src: ImageSource, opts: CropOptions): Promise<U
   const [c, h, w] = opts.input;
   let planar: Planar;
   if (opts.landmarks) {
-    const { box, scale } = alignFootprint(opts.landmarks, w, h);
+    const { box, scale } = alignFootprint(opts.landmarks, w, h, opts.template);
     const reg = await src.decodeRegion(box, { scale: scaleFor(OVERSAMPLE * scale) });
     const s = reg.scale;
     const lm = opts.landmarks.map(([x, y]) => [x * s - reg.x, y * s - reg.y] as Point);
-    planar = alignFace(reg.pixels, lm, w, h, c as 1 | 3);
+    planar = alignFace(reg.pixels, lm, w, h, c as 1 | 3, opts.template);
   } else {
     const box = centerBox(src.width, src.height, w, h);
     const reg = await src.decodeRegion(box, { scale: scaleFor(OVERSAMPLE * Math.max(w / box.w, h / box.h)) });

@@ -43,4 +43,12 @@ export {
   writeBundle,
   type WriteBundleInput,
 } from "./bundle.ts";
+export {
+  decodeTfjsWeights,
+  isTfjsManifest,
+  parseTfjsManifest,
+  type TfjsManifestGroup,
+  type TfjsQuantization,
+  type TfjsWeightSpec,
+} from "./tfjs.ts";
 export { detectFormat, readStateDict, type StateDictFormat } from "./statedict.ts";

@@ -21,6 +21,7 @@
 import {
   type ConvBNLayer,
   type ConvLayer,
+  type ConvScaleLayer,
   hasGP21,
   key,
   type Layer,
@@ -291,6 +292,20 @@ function emitLinear(c: Ctx, l: LinearLayer, x: string, s: Shape, pre: BNAffine |
   return [fc(c, x, l.name, 1, l.inF, l.outF, W, bias), [l.outF]];
 }
 
+/** Conv + bias, then the per-channel scale (folded into the conv in deploy weights), optional ReLU. */
+function emitConvScale(c: Ctx, l: ConvScaleLayer, x: string, s: Shape): [string, Shape] {
+  const [C, H, W] = s;
+  if (C !== l.inC) throw new InvalidInputError(`${l.name}: expected ${l.inC} channels, got ${C}`);
+  const cn = key(l.name, "conv"), o = (v: number) => Math.floor((v + 2 * l.pad - l.k) / l.stride) + 1;
+  let y = conv(c, x, cn, c.get(key(cn, "weight")), c.get(key(cn, "bias")), { ...l, groups: 1 });
+  if (c.mode === "train") {
+    const sn = key(l.name, "scale");
+    y = affine(c, y, { t: c.get(key(sn, "weight")), b: c.get(key(sn, "bias")) }, sn, 4);
+  }
+  if (l.act === "relu") y = c.b.op("Relu", [y]);
+  return [y, [l.outC, o(H), o(W)]];
+}
+
 function checkParts(name: string, H: number, W: number, h: number, w: number) {
   if (H % h !== 0 || W % w !== 0) {
     throw new InvalidInputError(`${name}: input ${H}×${W} is not divisible into ${h}×${w} partitions`);
@@ -505,6 +520,27 @@ function emit(c: Ctx, l: Layer, x: string, s: Shape, pre: BNAffine | null = null
     case "repmlp21":
       if (pre) x = affine(c, x, pre, "pre", 4);
       return [emitRepMLP21(c, l, x, s), [l.outC, s[1], s[2]]];
+    case "convscale":
+      if (pre) x = affine(c, x, pre, "pre", 4);
+      return emitConvScale(c, l, x, s);
+    case "maxpool":
+    case "avgpool": {
+      if (pre) x = affine(c, x, pre, "pre", 4);
+      const op = l.kind === "maxpool" ? "MaxPool" : "AveragePool";
+      const o = (v: number) => Math.floor((v - l.k) / l.stride) + 1;
+      return [c.b.op(op, [x], { kernel_shape: [l.k, l.k], strides: [l.stride, l.stride] }), [
+        s[0],
+        o(s[1]),
+        o(s[2]),
+      ]];
+    }
+    case "zeropad":
+      if (pre) x = affine(c, x, pre, "pre", 4);
+      return [c.b.op("Pad", [x, c.b.i64([0, 0, 0, 0, 0, l.c, l.h, l.w])]), [
+        s[0] + l.c,
+        s[1] + l.h,
+        s[2] + l.w,
+      ]];
   }
 }
 

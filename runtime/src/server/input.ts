@@ -129,7 +129,14 @@ export function prepare(
   landmarks?: Point[],
 ): Promise<Float32Array> {
   const { mean, std } = m.preprocess ?? {};
-  return imageToTensor(bytes, { input: m.inputSize, landmarks, maxPixels, mean, std });
+  return imageToTensor(bytes, {
+    input: m.inputSize,
+    landmarks,
+    maxPixels,
+    mean,
+    std,
+    template: m.faceTemplate,
+  });
 }
 
 /** One face image of a request: its bytes and, if the client sent them, its landmarks. */

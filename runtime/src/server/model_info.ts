@@ -67,8 +67,26 @@ export type ServedModelInfo =
     /** Storage dtype of the bundle. */
     dtype: string;
     preprocess?: { mean: number[]; std: number[] };
+    /** Face models: their own 5-point alignment template (fractions of the crop), from meta `align.template`. */
+    faceTemplate?: [number, number][];
   }
   & ({ task: "face"; dim: number; threshold: number } | { task: "classifier"; labels: string[] });
+
+/** The bundle's own 5-point alignment template (fractions of the crop), if it records one. */
+function faceTemplate(align: unknown, name: string): [number, number][] | undefined {
+  if (align === undefined) return undefined;
+  const t = (align as { template?: unknown })?.template;
+  const ok = Array.isArray(t) && t.length === 5 &&
+    t.every((p) =>
+      Array.isArray(p) && p.length === 2 && p.every((v) => typeof v === "number" && v >= 0 && v <= 1)
+    );
+  if (!ok) {
+    throw new InvalidArgumentError(
+      `bundle '${name}': meta.align.template must be 5 [x, y] points in [0, 1] (fractions of the crop)`,
+    );
+  }
+  return t as [number, number][];
+}
 
 /**
  * The served-model description of a loaded bundle. Preprocessing (`input`, `mean`, `std`), `threshold`
@@ -106,7 +124,13 @@ export function servedModelInfo(
         "set threshold (or metrics.threshold) on its weights/manifest.json entry, or meta.threshold in the bundle",
       );
     }
-    return { ...common, task: "face", dim: outF, threshold };
+    return {
+      ...common,
+      task: "face",
+      dim: outF,
+      threshold,
+      faceTemplate: faceTemplate(meta.align, entry.name),
+    };
   }
   const labels = entry.labels ?? (Array.isArray(meta.labels) ? meta.labels.map(String) : undefined) ??
     Array.from({ length: outF }, (_, i) => String(i));

@@ -25,6 +25,11 @@ export interface ServedModel {
   inputSize: [number, number, number];
   /** Normalisation; default mean 0, std 1 (pixels in [0, 1]). */
   preprocess?: Preprocess;
+  /**
+   * Where the five alignment landmarks go in this model's crop, as fractions of its width/height
+   * (from the bundle meta `align.template`); default the ArcFace template.
+   */
+  faceTemplate?: [number, number][];
 }
 
 /** A face-embedding model. */
