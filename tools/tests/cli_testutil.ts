@@ -1,4 +1,4 @@
-// Running a CLI task as a user does (`deno run -A tools/cli/<script>.ts …` from the repo root), for
+// Running a CLI task as a user does (`deno run -A --node-modules-dir=auto tools/cli/<script>.ts …` from the repo root, as the tasks do), for
 // the tests that check what a CLI prints and how it exits.
 import assert from "node:assert/strict";
 
@@ -15,7 +15,7 @@ export interface CliRun {
 /** Run `tools/cli/<script>.ts` with `args` in a fresh Deno process from the repo root. */
 export async function runCli(script: string, args: string[]): Promise<CliRun> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}tools/cli/${script}.ts`, ...args],
+    args: ["run", "-A", "--node-modules-dir=auto", `${ROOT}tools/cli/${script}.ts`, ...args],
     cwd: ROOT,
     stdout: "piped",
     stderr: "piped",
