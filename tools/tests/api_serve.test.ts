@@ -137,24 +137,32 @@ Deno.test("api serve: kill -9 mid-burst, then retries with their Idempotency-Key
       (await fetch(`${s1.url}/v1/collections/burst`, { method: "PUT", headers: auth })).status,
       201,
     );
-    // A lost response, deterministically: the client hangs up after sending, the server enrols anyway.
-    const ac = new AbortController();
-    const lost = fetch(`${s1.url}/v1/collections/burst/faces`, {
-      method: "POST",
-      headers: { ...auth, "Idempotency-Key": "enrol-lost" },
-      body: form({ image: imgs[0] }, { externalId: "lost" }),
-      signal: ac.signal,
-    }).then(() => "answered", () => "connection error");
     const count = async (): Promise<number> => {
       const res = await fetch(`${s1.url}/v1/collections/burst`, { headers: auth });
       const body = await res.json();
       assert.equal(res.status, 200, JSON.stringify(body));
       return body.faceCount;
     };
-    await new Promise((r) => setTimeout(r, 20));
-    ac.abort();
-    await lost; // nearly always "connection error"; either way the retry below must replay, not enrol again
-    for (let t = 0; (await count()) < 1 && t < 400; t++) await new Promise((r) => setTimeout(r, 25));
+    // A lost response, deterministically: the whole request goes out on a raw connection, the server enrols, and
+    // the client hangs up without ever reading the answer (what a phone losing its network looks like).
+    const lostReq = new Request(`${s1.url}/v1/collections/burst/faces`, {
+      method: "POST",
+      headers: { ...auth, "Idempotency-Key": "enrol-lost" },
+      body: form({ image: imgs[0] }, { externalId: "lost" }),
+    });
+    const lostBody = new Uint8Array(await lostReq.arrayBuffer());
+    const { hostname, port } = new URL(s1.url);
+    const conn = await Deno.connect({ hostname, port: Number(port) });
+    const head = `POST /v1/collections/burst/faces HTTP/1.1\r\nHost: ${hostname}:${port}\r\n` +
+      `Authorization: ${auth.Authorization}\r\nIdempotency-Key: enrol-lost\r\n` +
+      `Content-Type: ${lostReq.headers.get("content-type")}\r\nContent-Length: ${lostBody.length}\r\n\r\n`;
+    const headBytes = new TextEncoder().encode(head);
+    const all = new Uint8Array(headBytes.length + lostBody.length);
+    all.set(headBytes);
+    all.set(lostBody, headBytes.length);
+    for (let off = 0; off < all.length;) off += await conn.write(all.subarray(off));
+    for (let t = 0; (await count()) < 1 && t < 600; t++) await new Promise((r) => setTimeout(r, 50));
+    conn.close();
     assert.equal(await count(), 1, "the server enrolled the face whose response was lost");
     const firstAnswers = new Map<number, string>();
     const burst = Array.from({ length: N }, (_, i) =>
