@@ -51,7 +51,7 @@ export function testFaceModel(name = "tiny-face", seed = 1): FaceModel {
 }
 
 /** RepMLPNet kwargs of the tiny Fashion-MNIST-shaped classifier (1×28×28 → 10). */
-const TINY_CLASSIFIER = {
+export const TINY_CLASSIFIER = {
   in_channels: 1,
   num_class: 10,
   patch_size: 4,

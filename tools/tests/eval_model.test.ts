@@ -10,18 +10,9 @@ import { writeSafetensors } from "../../runtime/src/io/safetensors.ts";
 import { randn, randomStateDict } from "../../runtime/src/random.ts";
 import { maxAbs, maxAbsDiff } from "../../runtime/src/tensor.ts";
 import { openEvalModel, withThreshold } from "../eval/model.ts";
+import { TINY_CLASSIFIER } from "./api_testutil.ts";
 
-const KWARGS = {
-  in_channels: 1,
-  num_class: 10,
-  patch_size: 4,
-  num_blocks: [1],
-  channels: [8],
-  hs: [7],
-  ws: [7],
-  sharesets_nums: [2],
-  reparam_conv_k: [3],
-};
+const KWARGS = TINY_CLASSIFIER;
 
 Deno.test("eval model: bundle (ORT) and training checkpoint (tfjs) agree; neither → typed error", async () => {
   const desc = buildModel("RepMLPNet", KWARGS);
