@@ -15,7 +15,8 @@ import type { ClassifierModel, FaceModel } from "../src/server/served_model.ts";
 import type { GalleryStore } from "../src/server/store/types.ts";
 import { servedModelFromForward, type ServedModelInfo } from "../src/server/model_info.ts";
 import type { ServedEntry } from "../src/server/manifest.ts";
-import type { Engine, EngineSession } from "../src/backends/engine.ts";
+import type { Engine, EngineOptions, EngineSession } from "../src/backends/engine.ts";
+import { ortWebEngine, ortWebWasmMs } from "../src/backends/ort_web.ts";
 import { RepmlpError } from "../src/errors.ts";
 import { ConfigError, parseConfig } from "./config.ts";
 
@@ -103,6 +104,22 @@ export function markModuleEvaluated(): void {
   if (coldStart.moduleStartMs !== null && coldStart.moduleEvalMs === null) {
     coldStart.moduleEvalMs = performance.now() - coldStart.moduleStartMs;
   }
+}
+
+/**
+ * ORT-web on wasm (one thread), with its wasm compile + instantiate (inside the first session
+ * creation) recorded as its own cold-start phase.
+ */
+export async function timedWasmEngine(o: Omit<EngineOptions, "threads">): Promise<Engine> {
+  const e = await ortWebEngine("wasm", { ...o, threads: 1 });
+  return {
+    provider: e.provider,
+    async create(model: Uint8Array) {
+      const s = await e.create(model);
+      coldStart.wasmMs ??= ortWebWasmMs();
+      return s;
+    },
+  };
 }
 
 /** An ORT engine obtained once on first use, with the wasm time it took. */

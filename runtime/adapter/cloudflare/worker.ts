@@ -20,16 +20,15 @@ import { type D1DatabaseLike, D1Store } from "../../src/server/store/d1.ts";
 import type { ServedModelInfo } from "../../src/server/model_info.ts";
 import { ortWasmMemoryBytes } from "../../src/backends/ort_web.ts";
 import type { Engine } from "../../src/backends/engine.ts";
-import { ortWebEngine, ortWebWasmMs } from "../../src/backends/ort_web.ts";
 import { ConfigError, parseConfig } from "../config.ts";
 import { graphOfBundle, type Int8Mode } from "../graph.ts";
 import {
   appOptionsFromEnv,
   type BuildInfo,
-  coldStart,
   createEdgeHandler,
   edgeDetector,
   loadEdgeModels,
+  timedWasmEngine,
 } from "../shared.ts";
 
 /** Worker environment: bindings and vars declared in wrangler.jsonc, secrets from `wrangler secret put`. */
@@ -63,14 +62,7 @@ export function createWorker(
 ): { fetch(req: Request, env: WorkerEnv): Promise<Response> } {
   let engine: Promise<Engine> | null = null;
   const getEngine = () => {
-    engine ??= ortWebEngine("wasm", { threads: 1, ortWasm: { module: assets.ortWasm } }).then((e) => ({
-      provider: e.provider,
-      async create(model: Uint8Array) {
-        const s = await e.create(model);
-        coldStart.wasmMs ??= ortWebWasmMs();
-        return s;
-      },
-    }));
+    engine ??= timedWasmEngine({ ortWasm: { module: assets.ortWasm } });
     engine.catch(() => (engine = null));
     return engine;
   };

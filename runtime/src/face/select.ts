@@ -3,7 +3,7 @@
  * box first (FaceDetector.detect), so index 0 is the default and an index means the same face in
  * `/v1/faces/detect` and in the endpoints that detect when no landmarks are sent.
  */
-import { ApiError } from "../server/errors.ts";
+import { ApiError } from "../server/api_errors.ts";
 import type { Face } from "./detect.ts";
 import type { Point } from "./landmarks.ts";
 

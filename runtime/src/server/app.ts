@@ -9,7 +9,7 @@ import { secureHeaders } from "hono/secure-headers";
 import { InvalidArgumentError } from "../errors.ts";
 import type { FaceDetector } from "../face/detect.ts";
 import type { AppEnv, AppOptions, LogEntry, ServerDeps } from "./context.ts";
-import { ApiError } from "./errors.ts";
+import { ApiError } from "./api_errors.ts";
 import { DEFAULT_MAX_PIXELS } from "../image/mod.ts";
 import { zodMessage } from "./input.ts";
 import { accessLog } from "./middleware/access_log.ts";

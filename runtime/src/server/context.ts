@@ -5,7 +5,7 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { FaceDetector } from "../face/detect.ts";
-import { ApiError } from "./errors.ts";
+import { ApiError } from "./api_errors.ts";
 import type { RateLimiter } from "./token_bucket.ts";
 import type { SearchIndex } from "./search.ts";
 import type { ClassifierModel, FaceModel } from "./served_model.ts";

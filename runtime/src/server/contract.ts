@@ -4,7 +4,7 @@
  * parsed in input.ts, because they come either as multipart fields or as a raw image body.
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { API_ERRORS } from "./errors.ts";
+import { API_ERRORS } from "./api_errors.ts";
 
 /** Collection ids: URL-safe, 1–128 chars. */
 export const COLLECTION_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;

@@ -9,7 +9,7 @@ import { setMetric } from "hono/timing";
 import { cropPixels, imageToTensor, normalizePixels, type Point } from "../image/mod.ts";
 import type { ServerDeps } from "./context.ts";
 import { type FaceChoice, locateFaces, type UsedFace } from "./face_input.ts";
-import { ApiError } from "./errors.ts";
+import { ApiError } from "./api_errors.ts";
 import type { FaceModel, ServedModel } from "./served_model.ts";
 
 /** Metadata cap (collection and face), in UTF-8 bytes of its JSON. */

@@ -8,7 +8,7 @@ import type { UsedFace } from "../face_input.ts";
 import type { App, ServerDeps } from "../context.ts";
 import { pickFaceModel } from "../context.ts";
 import { CollectionCreate, EnrolFields, routes, SearchFields } from "../contract.ts";
-import { ApiError } from "../errors.ts";
+import { ApiError } from "../api_errors.ts";
 import { idempotencyScope, replayed, requestFingerprint } from "../idempotency.ts";
 import {
   checkMetadataSize,

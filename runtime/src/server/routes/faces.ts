@@ -9,7 +9,7 @@ import { faceJson } from "../../face/select.ts";
 import type { App, ServerDeps } from "../context.ts";
 import { pickFaceModel } from "../context.ts";
 import { CompareFields, DetectFields, ImageFields, routes } from "../contract.ts";
-import { ApiError } from "../errors.ts";
+import { ApiError } from "../api_errors.ts";
 import { openImage } from "../../image/mod.ts";
 import { embedFaces, parseLandmarks, readInput } from "../input.ts";
 import { cosine } from "../search.ts";
