@@ -1,7 +1,8 @@
 /**
  * `eval --align detect` and `distill --align detect` align with the kit's detector exactly as the
  * server does (same faces, same refined landmarks), on the model's own template; face-api's
- * detector is only the independent reference. Real photos from face-api's demo folder (npm package).
+ * detector is only the independent reference. The server's detected-face path uses the model's
+ * template too. Real photos from face-api's demo folder (npm package).
  */
 import assert from "node:assert/strict";
 import { kitFaceFinder } from "../eval/kit_detect.ts";
@@ -9,7 +10,10 @@ import { facePixels } from "../eval/embed.ts";
 import { collectFaces } from "../train/distill.ts";
 import { locateFaces } from "../../runtime/src/server/face_input.ts";
 import { FaceDetector } from "../../runtime/src/face/detect.ts";
-import { cropPixels, openImage } from "../../runtime/src/image/mod.ts";
+import { cropPixels, normalizePixels, openImage } from "../../runtime/src/image/mod.ts";
+import { embedFaces } from "../../runtime/src/server/input.ts";
+import { faceModelFromForward } from "../../runtime/src/server/served_model.ts";
+import { Hono } from "hono";
 import { dlibChipTemplate } from "../../runtime/src/arch/faceapi.ts";
 import { readSamplePhoto } from "../data/face_photos.ts";
 
@@ -87,5 +91,36 @@ Deno.test("eval crops and distillation teacher crops use the model's own templat
   } finally {
     await kit.dispose();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("served embed of a detected face aligns on the model's own template", async () => {
+  const bytes = await readSamplePhoto(PHOTO);
+  const det = await FaceDetector.create(await Deno.readFile(WEIGHTS), { backend: "wasm", threads: 1 });
+  const dlib = dlibChipTemplate(), input: [number, number, number] = [3, 150, 150];
+  const seen: Float32Array[] = [];
+  // The forward records what the server feeds the model (the crop is what is under test).
+  const model = faceModelFromForward((x, [n]) => {
+    seen.push(x.slice());
+    return new Float32Array(n * 4).fill(1);
+  }, { name: "t", inputSize: input, dim: 4, threshold: 0.5, faceTemplate: dlib });
+  try {
+    const app = new Hono().post("/", async (c) => {
+      await embedFaces(c, model, [{ bytes }], { maxPixels: 40e6, detector: () => Promise.resolve(det) });
+      return c.text("ok");
+    });
+    assert.equal((await app.request("/", { method: "POST" })).status, 200);
+    const [f] = (await locateFaces(bytes, {}, det, 40e6)).faces;
+    const src = await openImage(bytes);
+    const want = normalizePixels(
+      await cropPixels(src, { input, landmarks: f.landmarks, template: dlib }),
+      3,
+      150 * 150,
+    );
+    const arc = normalizePixels(await cropPixels(src, { input, landmarks: f.landmarks }), 3, 150 * 150);
+    assert.deepEqual(seen[0], want);
+    assert.notDeepEqual(want, arc);
+  } finally {
+    await det.dispose();
   }
 });
