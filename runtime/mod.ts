@@ -193,3 +193,30 @@ export {
 
 /** The browser playground page served at `/`. */
 export { playgroundHandler } from "./src/server/playground.ts";
+
+/**
+ * Face detection: MediaPipe BlazeFace (the shipped `weights/blazeface-back-256.onnx`) on the ORT
+ * backends, a window pyramid for small faces, five alignment landmarks per face.
+ */
+export {
+  type DetectOptions,
+  type DetectorOptions,
+  type DetectorSession,
+  type DetectResult,
+  type Face,
+  FaceDetector,
+  findFaces,
+  type FindOptions,
+  type RgbLike,
+  type ScaledSource,
+  type Window,
+} from "./src/face/detect.ts";
+/** Five alignment landmarks from BlazeFace's keypoints, and the point type. */
+export { fiveLandmarks, type Point } from "./src/face/landmarks.ts";
+/** BlazeFace anchor/decoder configurations and the raw detection type. */
+export {
+  BLAZEFACE_BACK,
+  BLAZEFACE_FRONT,
+  type BlazeFaceConfig,
+  type RawDetection,
+} from "./src/face/blazeface.ts";

@@ -54,6 +54,8 @@ export interface ServerConfig {
   weights?: string;
   model?: string;
   classifier?: string;
+  /** DETECTOR: face detector ONNX path, or `none` (unset: the manifest's default detector). */
+  detector?: string;
   /** App options from RATE_LIMIT_RPM, CORS_ORIGINS, MAX_BODY_BYTES, MAX_PIXELS. */
   app: Pick<AppOptions, "rateLimit" | "cors" | "maxBodyBytes" | "maxPixels">;
 }
@@ -89,6 +91,7 @@ export function parseConfig(
     weights: str("WEIGHTS"),
     model: str("MODEL"),
     classifier: str("CLASSIFIER"),
+    detector: str("DETECTOR"),
     app: {
       rateLimit: rpm === 0 ? false : { requestsPerMinute: rpm, burst: Math.max(10, Math.ceil(rpm / 6)) },
       cors: cors ? { origins: cors === "*" ? "*" : cors.split(",").map((o) => o.trim()) } : undefined,

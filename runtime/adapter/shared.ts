@@ -8,13 +8,15 @@
  * created on its first use (a classifier is not needed for the first embed). {@link coldStart} records
  * where the time went; `/healthz` → `edge.coldStart` serves it (read by `deno task bench:edge`).
  */
+import { FaceDetector } from "../src/face/detect.ts";
 import { type AppOptions, createApp } from "../src/server/app.ts";
 import { playgroundHandler } from "../src/server/playground.ts";
 import type { ClassifierModel, FaceModel } from "../src/server/served_model.ts";
 import type { GalleryStore } from "../src/server/store/types.ts";
 import { servedModelFromForward, type ServedModelInfo } from "../src/server/model_info.ts";
 import type { ServedEntry } from "../src/server/manifest.ts";
-import type { Engine, EngineSession } from "../src/backends/engine.ts";
+import type { Engine, EngineOptions, EngineSession } from "../src/backends/engine.ts";
+import { ortWebEngine, ortWebWasmMs } from "../src/backends/ort_web.ts";
 import { RepmlpError } from "../src/errors.ts";
 import { ConfigError, parseConfig } from "./config.ts";
 
@@ -33,6 +35,8 @@ export interface BuildInfo {
     sha256: string;
     bytes: number;
   }[];
+  /** The face detector's ONNX graph (file relative to the entry), when the build ships one. */
+  detector?: { file: string; name: string; sha256: string; bytes: number };
 }
 
 /** A weight bundle's serving fields (as in weights/manifest.json). */
@@ -102,11 +106,46 @@ export function markModuleEvaluated(): void {
   }
 }
 
+/**
+ * ORT-web on wasm (one thread), with its wasm compile + instantiate (inside the first session
+ * creation) recorded as its own cold-start phase.
+ */
+export async function timedWasmEngine(o: Omit<EngineOptions, "threads">): Promise<Engine> {
+  const e = await ortWebEngine("wasm", { ...o, threads: 1 });
+  return {
+    provider: e.provider,
+    async create(model: Uint8Array) {
+      const s = await e.create(model);
+      coldStart.wasmMs ??= ortWebWasmMs();
+      return s;
+    },
+  };
+}
+
 /** An ORT engine obtained once on first use, with the wasm time it took. */
 export interface LazyEngine {
   get(): Promise<Engine>;
   /** Backend name the models report ("wasm", "native"). */
   backend(): string;
+}
+
+/**
+ * The face detector on the edge's ORT engine, created on first use (createApp's `faceDetector`
+ * loader; a failed load is retried by the next request).
+ */
+export function edgeDetector(
+  engine: LazyEngine,
+  onnx: () => Promise<Uint8Array>,
+): () => Promise<FaceDetector> {
+  return async () => {
+    const e = await engine.get();
+    const s = await e.create(await onnx());
+    return FaceDetector.fromSession({
+      backend: engine.backend(),
+      runAll: (d, dims) => s.runAll(d, dims),
+      release: () => s.release(),
+    });
+  };
 }
 
 /**

@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { bundleJs, importPath, repoPath, T0_MODULE } from "./bundle_js.ts";
 import { resetDir } from "./deno_target.ts";
-import type { PreparedModel } from "./models.ts";
+import type { PreparedDetector, PreparedModel } from "./models.ts";
 import { ORT_WASM, ortWasmPath } from "./ort.ts";
 import { artifacts, buildInfo, estimateMemory, report, type TargetReport, WORKERS_LIMITS } from "./report.ts";
 
@@ -36,7 +36,7 @@ function wranglerConfig(o: CloudflareTargetOptions): string {
     find_additional_modules: true,
     rules: [
       { type: "CompiledWasm", globs: ["**/*.wasm"], fallthrough: false },
-      { type: "Data", globs: ["**/*.safetensors"], fallthrough: false },
+      { type: "Data", globs: ["**/*.safetensors", "**/*.onnx"], fallthrough: false },
     ],
     d1_databases: [{
       binding: "DB",
@@ -60,6 +60,7 @@ export async function buildCloudflare(
   root: string,
   models: PreparedModel[],
   o: CloudflareTargetOptions,
+  detector?: PreparedDetector,
 ): Promise<TargetReport> {
   // Layout: wrangler.jsonc and migrations/ at the top, the uploaded modules under worker/ (so that
   // wrangler's module discovery does not pick up the .sql files).
@@ -70,13 +71,19 @@ export async function buildCloudflare(
   await resetDir(out);
   // Workers ship the bundle (built into the graph on first use), not the graph: see worker.ts.
   const shipped = models.map((m) => ({ ...m, file: m.file.replace(/\.onnx$/, ".safetensors") }));
-  const build = buildInfo("cloudflare", shipped, "bundle");
+  const build = buildInfo("cloudflare", shipped, "bundle", detector);
   await Deno.copyFile(ortWasmPath(), join(out, ORT_WASM));
   const files = ["worker.mjs", ORT_WASM];
   for (const m of shipped) {
     await Deno.writeFile(join(out, "models", m.file), m.bundle);
     files.push(`models/${m.file}`);
   }
+  if (detector) {
+    // The detector ships as its graph (no bundle form): a Data module, imported as an ArrayBuffer.
+    await Deno.writeFile(join(out, "models", detector.file), detector.onnx);
+    files.push(`models/${detector.file}`);
+  }
+  const det = detector ? `, detector: { file: "models/${detector.file}", onnx: det }` : "";
   const list = shipped.map((m, i) =>
     `{ info: ${JSON.stringify(m.info)}, file: "models/${m.file}", bundle: m${i} }`
   );
@@ -84,14 +91,15 @@ export async function buildCloudflare(
     `import ${JSON.stringify(T0_MODULE)};`,
     `import ortWasm from "./${ORT_WASM}";`,
     ...shipped.map((m, i) => `import m${i} from "./models/${m.file}";`),
+    ...(detector ? [`import det from "./models/${detector.file}";`] : []),
     `import { createWorker } from ${importPath(repoPath("runtime/adapter/cloudflare/worker.ts"))};`,
-    `export default createWorker({ ortWasm, models: [${list.join(", ")}], build: ${
+    `export default createWorker({ ortWasm, models: [${list.join(", ")}]${det}, build: ${
       JSON.stringify(build)
     } });`,
   ].join("\n");
   await bundleJs(entry, join(out, "worker.mjs"), ["workerd", "worker", "browser", "import", "default"], {
     minify: o.minify ?? true,
-    external: ["wasm", "safetensors"],
+    external: ["wasm", "safetensors", "onnx"],
   });
   const migrations = repoPath("runtime/adapter/cloudflare/migrations");
   await Deno.mkdir(join(root, "migrations"));
@@ -105,7 +113,7 @@ export async function buildCloudflare(
   const total = arts.reduce((s, a) => s + a.bytes, 0);
   const gz = arts.reduce((s, a) => s + a.gzipBytes, 0);
   const L = { ...WORKERS_LIMITS, ...o.limits };
-  const mem = estimateMemory(models);
+  const mem = estimateMemory(models, detector);
   const check = (name: string, value: number, limit: number, fatal: boolean) => ({
     name,
     value,

@@ -1,7 +1,7 @@
 /** dist/deno: `server.mjs` for `deno serve` / Deno Deploy, ORT wasm and the model graphs beside it (or inlined). */
 import { join } from "node:path";
 import { bundleJs, denoEarlyWasm, importPath, repoPath, T0_MODULE } from "./bundle_js.ts";
-import type { PreparedModel } from "./models.ts";
+import type { PreparedDetector, PreparedModel } from "./models.ts";
 import { ORT_WASM, ortWasmPath } from "./ort.ts";
 import { artifacts, buildInfo, report, type TargetReport } from "./report.ts";
 
@@ -25,9 +25,10 @@ export async function buildDeno(
   out: string,
   models: PreparedModel[],
   o: DenoTargetOptions,
+  detector?: PreparedDetector,
 ): Promise<TargetReport> {
   await resetDir(out);
-  const build = buildInfo("deno", models);
+  const build = buildInfo("deno", models, "graph", detector);
   const files = ["server.mjs"];
   const lines = [
     `import ${JSON.stringify(T0_MODULE)};`,
@@ -40,6 +41,11 @@ export async function buildDeno(
       await Deno.writeFile(tmp, m.onnx);
       lines.push(`import m${i} from ${importPath(tmp)};`);
     }
+    if (detector) {
+      const tmp = join(out, "models", detector.file);
+      await Deno.writeFile(tmp, detector.onnx);
+      lines.push(`import det from ${importPath(tmp)};`);
+    }
   } else {
     await Deno.copyFile(ortWasmPath(), join(out, ORT_WASM));
     files.push(ORT_WASM);
@@ -47,7 +53,16 @@ export async function buildDeno(
       await Deno.writeFile(join(out, "models", m.file), m.onnx);
       files.push(`models/${m.file}`);
     }
+    if (detector) {
+      await Deno.writeFile(join(out, "models", detector.file), detector.onnx);
+      files.push(`models/${detector.file}`);
+    }
   }
+  const det = detector
+    ? `, detector: { file: ${JSON.stringify(`models/${detector.file}`)}, onnx: ${
+      o.inline ? "det" : JSON.stringify(`./models/${detector.file}`)
+    } }`
+    : "";
   const list = models.map((m, i) =>
     `{ info: ${JSON.stringify(m.info)}, file: ${JSON.stringify(`models/${m.file}`)}, onnx: ${
       o.inline ? `m${i}` : JSON.stringify(`./models/${m.file}`)
@@ -57,7 +72,7 @@ export async function buildDeno(
   lines.push(
     `export default createServer({ base: import.meta.url, ortWasm: ${wasm}, models: [${
       list.join(", ")
-    }], build: ${JSON.stringify(build)} });`,
+    }]${det}, build: ${JSON.stringify(build)} });`,
   );
   await bundleJs(lines.join("\n"), join(out, "server.mjs"), [
     "deno",

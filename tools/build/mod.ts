@@ -11,11 +11,18 @@ import { fmtBytes } from "../cli/_cli.ts";
 import { repoPath, stopEsbuild } from "./bundle_js.ts";
 import { buildCloudflare, type CloudflareTargetOptions } from "./cloudflare_target.ts";
 import { buildDeno, type DenoTargetOptions } from "./deno_target.ts";
-import { type Int8Mode, type ModelSpec, prepareModels } from "./models.ts";
+import { type Int8Mode, type ModelSpec, prepareDetector, prepareModels } from "./models.ts";
 import { formatReport, type TargetReport } from "./report.ts";
 
 export { PLACEHOLDER_D1_ID } from "./cloudflare_target.ts";
-export { type Int8Mode, type ModelSpec, type PreparedModel, prepareModels } from "./models.ts";
+export {
+  type Int8Mode,
+  type ModelSpec,
+  type PreparedDetector,
+  prepareDetector,
+  type PreparedModel,
+  prepareModels,
+} from "./models.ts";
 export { ortWasmPath } from "./ort.ts";
 export { estimateMemory, formatReport, type TargetReport, WORKERS_LIMITS } from "./report.ts";
 
@@ -26,6 +33,8 @@ export interface BuildOptions extends DenoTargetOptions, CloudflareTargetOptions
   targets?: ("deno" | "cloudflare")[];
   /** Models to ship (at least one face model). */
   models: ModelSpec[];
+  /** Face detector ONNX to ship (weights/manifest.json `detectors`); none: the edge centre-crops. */
+  detector?: { path: string; name?: string };
   /**
    * Bundle dtype on every target (default int8, {@link DEFAULT_BUNDLE_DTYPE}): the manifest's variant
    * of that dtype, else re-encoded at build time. `"keep"` ships each bundle as it is.
@@ -48,10 +57,11 @@ export async function buildEdge(o: BuildOptions): Promise<TargetReport[]> {
   try {
     // One dtype for every target: the same graph, so the same embedding everywhere.
     const models = await prepareModels(o.models, o.dtype ?? DEFAULT_BUNDLE_DTYPE as BundleDType, o.int8);
+    const detector = o.detector ? await prepareDetector(o.detector.path, o.detector.name) : undefined;
     for (const t of targets) {
       const r = t === "deno"
-        ? await buildDeno(join(outDir, "deno"), models, o)
-        : await buildCloudflare(join(outDir, "cloudflare"), models, o);
+        ? await buildDeno(join(outDir, "deno"), models, o, detector)
+        : await buildCloudflare(join(outDir, "cloudflare"), models, o, detector);
       if (!o.quiet) console.log(formatReport(r) + "\n");
       reports.push(r);
     }

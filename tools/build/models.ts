@@ -47,6 +47,29 @@ async function bundleIn(m: ModelSpec, dtype: BundleDType | "keep") {
   return { bytes, entry: variant?.entry ?? m.entry };
 }
 
+/** The face detector an edge build ships: its ONNX graph as is (weights/manifest.json `detectors`). */
+export interface PreparedDetector {
+  /** Name in the manifest (or the file's). */
+  name: string;
+  /** File name under models/. */
+  file: string;
+  onnx: Uint8Array;
+  sha256: string;
+}
+
+/** Read the detector graph at `path` (named `name`). */
+export async function prepareDetector(path: string, name?: string): Promise<PreparedDetector> {
+  const onnx = await Deno.readFile(path);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", onnx));
+  const file = slug(path.split("/").pop()!);
+  return {
+    name: name ?? file.replace(/\.onnx$/, ""),
+    file,
+    onnx,
+    sha256: [...digest].map((b) => b.toString(16).padStart(2, "0")).join(""),
+  };
+}
+
 /** Prepare every model: bundle in `dtype`, info, ONNX graph (unique file names). */
 export async function prepareModels(
   models: ModelSpec[],

@@ -2,7 +2,7 @@
 import { join, relative } from "node:path";
 import type { BuildInfo } from "../../runtime/adapter/shared.ts";
 import { fmtBytes } from "../cli/_cli.ts";
-import type { PreparedModel } from "./models.ts";
+import type { PreparedDetector, PreparedModel } from "./models.ts";
 import { ORT_VERSION, ORT_WASM } from "./ort.ts";
 
 /** Workers platform limits (developers.cloudflare.com/workers/platform/limits, 2026). */
@@ -71,8 +71,19 @@ export function buildInfo(
   target: BuildInfo["target"],
   models: PreparedModel[],
   ships: "graph" | "bundle" = "graph",
+  detector?: PreparedDetector,
 ): BuildInfo {
   return {
+    ...(detector
+      ? {
+        detector: {
+          file: `models/${detector.file}`,
+          name: detector.name,
+          sha256: detector.sha256,
+          bytes: detector.onnx.length,
+        },
+      }
+      : {}),
     target,
     builtAt: new Date().toISOString(),
     models: models.map((m) => ({
@@ -92,8 +103,21 @@ export function buildInfo(
  * float32 weights three times (dequantised tensors, the graph while ORT parses it, ORT's
  * initializers). Conservative; `deno task bench:edge` prints the measured figure.
  */
-export function estimateMemory(models: { f32Bytes: number; bundle: Uint8Array }[]): number {
-  return 30 * 2 ** 20 + models.reduce((s, m) => s + 3 * m.f32Bytes + m.bundle.length, 0);
+export function estimateMemory(
+  models: { f32Bytes: number; bundle: Uint8Array }[],
+  detector?: PreparedDetector,
+): number {
+  return 30 * 2 ** 20 + models.reduce((s, m) => s + 3 * m.f32Bytes + m.bundle.length, 0) +
+    (detector ? detectorMemory(detector) : 0);
+}
+
+/**
+ * The detector's share: its float32 graph three times (the Data module / file bytes, ORT's parse,
+ * its initializers) plus ~10 MiB for a 256² run (input, feature maps, heads) and the window
+ * resampler's buffers. An estimate like the rest; `/healthz` → `wasmMemoryBytes` is the measurement.
+ */
+export function detectorMemory(d: PreparedDetector): number {
+  return 3 * d.onnx.length + 10 * 2 ** 20;
 }
 
 /** Assemble a target report. */

@@ -5,16 +5,24 @@ import { InvalidArgumentError, RepmlpError } from "../../runtime/src/errors.ts";
 /** Options spec for {@link parseCli}. */
 export type CliOptions = Record<
   string,
-  { type: "string" | "boolean"; short?: string; default?: string | boolean }
+  { type: "string" | "boolean"; short?: string; multiple?: boolean; default?: string | boolean | string[] }
 >;
 
-/** Parse `Deno.args`; unknown flags are an error with the usage text. */
-export function parseCli<T extends CliOptions>(usage: string, options: T, args = Deno.args) {
+/**
+ * Parse `Deno.args`; unknown flags (and positionals, with `positionals: false`) are an error with
+ * the usage text; `--help`/`-h` prints the usage and exits 0.
+ */
+export function parseCli<T extends CliOptions>(
+  usage: string,
+  options: T,
+  args: string[] = Deno.args,
+  { positionals = true }: { positionals?: boolean } = {},
+) {
   try {
     const r = nodeParseArgs({
       args,
       options: { ...options, help: { type: "boolean", short: "h" } },
-      allowPositionals: true,
+      allowPositionals: positionals,
     });
     if ((r.values as { help?: boolean }).help) {
       console.log(usage);
@@ -59,4 +67,23 @@ export function parseHW(s: string | undefined): [number, number] | undefined {
     throw new InvalidArgumentError(`--input-hw must look like 224,224, got '${s}'`);
   }
   return [Number(m[1]), Number(m[2])];
+}
+
+/** A flag holding a JSON object (`--kwargs '{"h": 7}'`); undefined when absent. */
+export function parseJsonObject(
+  s: string | undefined,
+  flag: string,
+  example = '{"h": 7}',
+): Record<string, unknown> | undefined {
+  if (s === undefined || s === "") return undefined;
+  try {
+    const v = JSON.parse(s);
+    if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error("not a JSON object");
+    return v;
+  } catch (e) {
+    throw new InvalidArgumentError(
+      `${flag} is not a JSON object: ${(e as Error).message}`,
+      `e.g. ${flag} '${example}'`,
+    );
+  }
 }

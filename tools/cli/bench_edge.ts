@@ -10,7 +10,6 @@
  * breakdown comes from the app's own marks (`/healthz` → `edge.coldStart`, runtime/adapter/shared.ts).
  */
 import jpeg from "jpeg-js";
-import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { chooseModels } from "../../runtime/src/server/manifest.ts";
 import { buildEdge } from "../build/mod.ts";
@@ -26,7 +25,7 @@ import {
   startWrangler,
   waitFor,
 } from "../build/edge_run.ts";
-import { fail, fmtBytes, main } from "./_cli.ts";
+import { fail, fmtBytes, main, parseCli } from "./_cli.ts";
 
 const KEY = "bench-key-0123456789";
 
@@ -212,27 +211,21 @@ function table(rows: Row[]): string {
 
 if (import.meta.main) {
   await main(async () => {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: Deno.args,
-        options: {
-          face: { type: "string" },
-          runs: { type: "string", default: "3" },
-          warm: { type: "string", default: "20" },
-          targets: { type: "string", default: "deno,native,workerd" },
-          dtype: { type: "string", default: "int8" },
-          int8: { type: "string", default: "weights" },
-          "no-preload": { type: "boolean" },
-          json: { type: "string" },
-          help: { type: "boolean", short: "h" },
-        },
-      });
-    } catch (e) {
-      fail(`${(e as Error).message}\n\n${USAGE}`);
-    }
-    const v = parsed.values;
-    if (v.help) return console.log(USAGE);
+    const { values: v } = parseCli(
+      USAGE,
+      {
+        face: { type: "string" },
+        runs: { type: "string", default: "3" },
+        warm: { type: "string", default: "20" },
+        targets: { type: "string", default: "deno,native,workerd" },
+        dtype: { type: "string", default: "int8" },
+        int8: { type: "string", default: "weights" },
+        "no-preload": { type: "boolean" },
+        json: { type: "string" },
+      },
+      Deno.args,
+      { positionals: false },
+    );
     const runs = Number(v.runs), warmN = Number(v.warm);
     if (!(runs >= 1) || !(warmN >= 1)) fail("--runs and --warm must be ≥ 1");
     const targets = String(v.targets).split(",");

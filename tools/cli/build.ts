@@ -1,11 +1,10 @@
 /** `deno task build`: the face API bundled for Deno (dist/deno) and Cloudflare Workers (dist/cloudflare). */
-import { parseArgs } from "node:util";
 import { InvalidArgumentError } from "../../runtime/src/errors.ts";
 import type { BundleDType } from "../../runtime/src/io/bundle.ts";
 import { DTYPES } from "../../runtime/adapter/config.ts";
-import { chooseModels } from "../../runtime/src/server/manifest.ts";
+import { chooseDetector, chooseModels, readManifest } from "../../runtime/src/server/manifest.ts";
 import { buildEdge } from "../build/mod.ts";
-import { fail, main } from "./_cli.ts";
+import { main, parseCli } from "./_cli.ts";
 
 const USAGE = `deno task build [options]
 
@@ -17,6 +16,7 @@ Default models: the weights/manifest.json default of every task, int8 variants (
   --face <bundle>        face model bundle; repeatable; first is the default
   --classifier <bundle>  classifier bundle; repeatable
   --no-classifier        ship no classifier
+  --detector <onnx|none> face detector graph (default: the manifest's default detector)
   --manifest <file>      weights manifest (default weights/manifest.json)
   --target <t>           deno | cloudflare | all (default all)
   --dtype <d>            bundle dtype on every target: int8 (default) | fp16 | fp32 | keep
@@ -35,32 +35,27 @@ function oneOf<T extends string>(flag: string, v: string, all: readonly T[]): T 
 
 if (import.meta.main) {
   await main(async () => {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: Deno.args,
-        options: {
-          face: { type: "string", multiple: true },
-          classifier: { type: "string", multiple: true },
-          target: { type: "string", default: "all" },
-          dtype: { type: "string" },
-          inline: { type: "boolean" },
-          int8: { type: "string", default: "weights" },
-          out: { type: "string" },
-          name: { type: "string" },
-          "d1-name": { type: "string" },
-          "d1-id": { type: "string" },
-          "no-minify": { type: "boolean" },
-          "no-classifier": { type: "boolean" },
-          manifest: { type: "string", default: "weights/manifest.json" },
-          help: { type: "boolean", short: "h" },
-        },
-      });
-    } catch (e) {
-      fail(`${(e as Error).message}\n\n${USAGE}`);
-    }
-    const v = parsed.values;
-    if (v.help) return console.log(USAGE);
+    const { values: v } = parseCli(
+      USAGE,
+      {
+        face: { type: "string", multiple: true },
+        classifier: { type: "string", multiple: true },
+        detector: { type: "string" },
+        target: { type: "string", default: "all" },
+        dtype: { type: "string" },
+        inline: { type: "boolean" },
+        int8: { type: "string", default: "weights" },
+        out: { type: "string" },
+        name: { type: "string" },
+        "d1-name": { type: "string" },
+        "d1-id": { type: "string" },
+        "no-minify": { type: "boolean" },
+        "no-classifier": { type: "boolean" },
+        manifest: { type: "string", default: "weights/manifest.json" },
+      },
+      Deno.args,
+      { positionals: false },
+    );
     const dtype = v.dtype === undefined ? undefined : oneOf("dtype", v.dtype, DTYPES);
     const target = oneOf("target", v.target!, ["all", "deno", "cloudflare"] as const);
     const models = await chooseModels({
@@ -70,8 +65,10 @@ if (import.meta.main) {
       noClassifier: v["no-classifier"],
       dtype,
     });
+    const det = chooseDetector(await readManifest(v.manifest!), v.manifest!, v.detector);
     await buildEdge({
       models,
+      detector: det ? { path: det.path, name: det.entry?.name } : undefined,
       // Manifest defaults are already picked in the dtype; bundles given by path ship as they are
       // unless --dtype asks for another (as MODEL=… for deno task serve).
       dtype: (dtype ?? "keep") as BundleDType | "keep",

@@ -8,9 +8,9 @@
  */
 import cliProgress from "cli-progress";
 import { InvalidArgumentError } from "../../runtime/src/errors.ts";
-import type { BackendName } from "../train/tfjs_backend.ts";
 import { type DistillHooks, runDistill } from "../train/distill_run.ts";
-import { main, parseCli } from "./_cli.ts";
+import { main, parseCli, parseJsonObject } from "./_cli.ts";
+import { RUN_FLAGS, runOptions } from "./_train_cli.ts";
 
 const USAGE =
   `usage: deno task distill --teacher <bundle> --images <folder> --out <student.safetensors> [options]
@@ -33,15 +33,6 @@ const USAGE =
 
 Writes <out>, <out>.log.jsonl, <out>.curves.svg, <out>.resume.safetensors, <out>.teacher.safetensors.`;
 
-const num = (v: string | undefined, what: string, int = false) => {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0 || (int && !Number.isInteger(n))) {
-    throw new InvalidArgumentError(`--${what} must be a positive ${int ? "integer" : "number"}, got '${v}'`);
-  }
-  return n;
-};
-
 await main(async () => {
   const { values: v } = parseCli(USAGE, {
     teacher: { type: "string" },
@@ -51,18 +42,9 @@ await main(async () => {
     model: { type: "string", short: "m", default: "faces-repmlp" },
     kwargs: { type: "string" },
     out: { type: "string", short: "o" },
-    epochs: { type: "string" },
-    "max-seconds": { type: "string" },
-    "max-steps": { type: "string" },
-    batch: { type: "string" },
-    lr: { type: "string" },
-    seed: { type: "string", default: "0" },
+    ...RUN_FLAGS,
     "hold-out": { type: "string", default: "0.1" },
-    backend: { type: "string", default: "auto" },
-    resume: { type: "boolean", default: false },
     "raw-cosine": { type: "boolean", default: false },
-    "checkpoint-seconds": { type: "string", default: "300" },
-    quiet: { type: "boolean", default: false },
   });
   if (!v.teacher || !(v.images || v.crops) || !v.out) {
     throw new InvalidArgumentError("--teacher, --images (or --crops) and --out are required", USAGE);
@@ -72,14 +54,7 @@ await main(async () => {
   }
   const holdOut = Number(v["hold-out"]);
   if (!(holdOut >= 0 && holdOut < 1)) throw new InvalidArgumentError("--hold-out must be in [0, 1)");
-  let kwargs: Record<string, unknown> | undefined;
-  if (v.kwargs) {
-    try {
-      kwargs = JSON.parse(v.kwargs);
-    } catch (e) {
-      throw new InvalidArgumentError(`--kwargs is not JSON: ${(e as Error).message}`);
-    }
-  }
+  const kwargs = parseJsonObject(v.kwargs, "--kwargs", '{"hs": [8, 8]}');
   const tty = !v.quiet && Deno.stdout.isTerminal();
   const bar = new cliProgress.SingleBar({
     format: "{phase} [{bar}] {value}/{total} {loss} {lr} ETA {eta_formatted}",
@@ -109,15 +84,7 @@ await main(async () => {
     preset: v.model!,
     kwargs,
     out: v.out,
-    epochs: num(v.epochs, "epochs", true),
-    maxSeconds: num(v["max-seconds"], "max-seconds"),
-    maxSteps: num(v["max-steps"], "max-steps", true),
-    batch: num(v.batch, "batch", true),
-    lr: num(v.lr, "lr"),
-    seed: Number(v.seed),
-    backend: v.backend as BackendName,
-    resume: v.resume!,
-    checkpointSeconds: num(v["checkpoint-seconds"], "checkpoint-seconds")!,
+    ...runOptions(v),
     holdOut,
     centred: !v["raw-cosine"],
     detector: async () => (await import("../data/faceapi_detect.ts")).faceApiDetector(),

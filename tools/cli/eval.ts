@@ -12,18 +12,11 @@
 import cliProgress from "cli-progress";
 import { InvalidArgumentError } from "../../runtime/src/errors.ts";
 import { readFileBytes } from "../../runtime/src/io/files.ts";
-import { readSafetensors } from "../../runtime/src/io/safetensors.ts";
-import { descFromRecord, MODEL_METADATA_KEY, type ModelRecord } from "../../runtime/src/convert.ts";
-import { bundleFromConversion, loadBundle } from "../../runtime/src/deploy_model.ts";
-import { detectMode } from "../../runtime/src/params.ts";
-import { createSession } from "../../runtime/src/backends/mod.ts";
-import { f32 } from "../../runtime/src/tensor.ts";
-import { type BackendName, initBackend } from "../train/tfjs_backend.ts";
+import { initBackend } from "../train/tfjs_backend.ts";
 import { loadDataset } from "../train/datasets.ts";
-import { type Predict, predictSet, top1, verification } from "../train/evaluate.ts";
-import { TrainGraph } from "../train/tfjs_graph.ts";
-import { predictBatch } from "../train/trainer.ts";
+import { predictSet, top1, verification } from "../train/evaluate.ts";
 import { evaluatePairs, openEmbedModel, type PairEvaluation, parsePairs } from "../eval/mod.ts";
+import { openEvalModel, withThreshold } from "../eval/model.ts";
 import { main, parseCli } from "./_cli.ts";
 
 const USAGE = `usage: deno task eval <bundle | checkpoint.safetensors> [options]
@@ -130,46 +123,8 @@ await main(async () => {
   const bytes = await readFileBytes(path);
 
   // Either a bundle (deploy weights) or a training checkpoint from `deno task train`.
-  let meta: Record<string, unknown>;
-  let predict: Predict;
-  let engine: string;
-  let dispose = async () => {};
-  let isBundle = true;
-  let bundle: Awaited<ReturnType<typeof loadBundle>> | null = null;
-  try {
-    bundle = await loadBundle(bytes);
-  } catch (e) {
-    // Not a bundle: fall back to a checkpoint (its own errors are the ones to report).
-    const st = (() => {
-      try {
-        return readSafetensors(bytes);
-      } catch {
-        throw e;
-      }
-    })();
-    if (!st.metadata[MODEL_METADATA_KEY]) throw e;
-    isBundle = false;
-    const desc = descFromRecord(JSON.parse(st.metadata[MODEL_METADATA_KEY]) as ModelRecord);
-    if (detectMode(desc, st.tensors) !== "train") {
-      throw new InvalidArgumentError(
-        "checkpoint is already deploy-mode; convert it to a bundle and evaluate that",
-      );
-    }
-    meta = JSON.parse(st.metadata.repmlp_edge_meta ?? "{}");
-    const be = await initBackend((values.backend ?? "wasm") as BackendName);
-    const g = new TrainGraph(desc, st.tensors);
-    predict = (x, shape) => predictBatch(g, x, shape);
-    engine = `tfjs-${be} (training graph, eval-mode BN)`;
-    dispose = () => Promise.resolve(g.dispose());
-  }
-  if (bundle) {
-    meta = bundle.meta;
-    const s = await createSession(bundle, { backend: (values.backend ?? "wasm") as "wasm" });
-    predict = async (x, shape) => (await s.run(f32(shape, x))).data;
-    engine = `${s.provider} (${bundle.dtype} bundle, ${s.precision} graph)`;
-    dispose = () => s.dispose();
-  }
-  meta = meta!;
+  const model = await openEvalModel(bytes, values.backend);
+  const { meta, predict, engine, bundle } = model;
   const training = (meta.training ?? {}) as Record<string, unknown>;
   const spec = values.dataset ?? (training.dataset as string | undefined);
   if (!spec) throw new InvalidArgumentError("the model's meta names no dataset", "pass --dataset");
@@ -178,7 +133,7 @@ await main(async () => {
   const test = data.test!;
   const pre = meta.preprocess as { mean: number[]; std: number[] } | undefined;
   const norm = pre ?? data;
-  console.log(`eval     ${path} on ${spec} test split (${test.n} images) with ${engine!}`);
+  console.log(`eval     ${path} on ${spec} test split (${test.n} images) with ${engine}`);
 
   const bar = new cliProgress.SingleBar({
     format: "         [{bar}] {value}/{total} images",
@@ -187,7 +142,7 @@ await main(async () => {
   const tty = Deno.stdout.isTerminal();
   if (tty) bar.start(test.n, 0);
   const t0 = performance.now();
-  const { out, dim } = await predictSet(test, predict!, norm, batch, (d) => tty && bar.update(d));
+  const { out, dim } = await predictSet(test, predict, norm, batch, (d) => tty && bar.update(d));
   if (tty) bar.stop();
   const secs = (performance.now() - t0) / 1000;
   let result: Record<string, unknown>;
@@ -225,30 +180,12 @@ await main(async () => {
       `best acc ${(v.bestAccuracy * 100).toFixed(2)} % at cosine threshold ${v.threshold.toFixed(4)}`,
     );
     if (values["write-threshold"]) {
-      if (!isBundle || !bundle) {
-        throw new InvalidArgumentError("--write-threshold needs a bundle (run convert first)");
-      }
-      const newMeta = {
-        ...bundle.meta,
-        threshold: v.threshold,
-        verification: {
-          dataset: spec,
-          auc: v.auc,
-          tar_at_far: v.tarAtFar,
-          threshold_at_far: v.thresholdAtFar,
-          best_accuracy: v.bestAccuracy,
-          evaluated_at: new Date().toISOString(),
-        },
-      };
-      const outBytes = await bundleFromConversion(
-        { desc: bundle.desc, deploy: bundle.tensors },
-        bundle.dtype,
-        newMeta,
-      );
+      if (!bundle) throw new InvalidArgumentError("--write-threshold needs a bundle (run convert first)");
+      const outBytes = await withThreshold(bundle, spec, v);
       await Deno.writeFile(path, outBytes);
       console.log(`wrote    threshold ${v.threshold.toFixed(4)} into ${path}`);
     }
   }
   if (values.json) await Deno.writeTextFile(values.json, JSON.stringify(result, null, 2) + "\n");
-  await dispose();
+  await model.dispose();
 });

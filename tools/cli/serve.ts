@@ -9,6 +9,7 @@
  *   MODEL           face bundle path (default: the manifest's default face bundle)
  *   CLASSIFIER      classifier bundle path, or "none" (default: the manifest's default classifier)
  *   WEIGHTS         manifest path (default weights/manifest.json)
+ *   DETECTOR        face detector ONNX path, or "none" (default: the manifest's default detector)
  *   DTYPE           dtype of the manifest defaults: int8 (default, as the edge builds) | fp16 | fp32 | keep
  *   BACKEND         auto | webgpu | wasm | native | reference (default auto)
  *   RATE_LIMIT_RPM  requests per minute per key (default 600; 0 disables)
@@ -18,7 +19,13 @@
 import { join } from "node:path";
 import { createApp } from "../../runtime/src/server/app.ts";
 import { type LoadedServedModel, servedModelFromBundle } from "../../runtime/src/server/bundles.ts";
-import { chooseModels, type ResolvedModel } from "../../runtime/src/server/manifest.ts";
+import {
+  chooseDetector,
+  chooseModels,
+  readManifest,
+  type ResolvedModel,
+} from "../../runtime/src/server/manifest.ts";
+import { FaceDetector } from "../../runtime/src/face/detect.ts";
 import { RepmlpError } from "../../runtime/src/errors.ts";
 import type { ClassifierModel, FaceModel } from "../../runtime/src/server/served_model.ts";
 import { playgroundHandler } from "../../runtime/src/server/playground.ts";
@@ -99,8 +106,17 @@ async function main() {
   const loaded: LoadedServedModel[] = [];
   for (const m of models) loaded.push(await load(m, cfg.backend));
 
+  const manifestPath = cfg.weights ?? "weights/manifest.json";
+  const det = chooseDetector(await readManifest(manifestPath), manifestPath, cfg.detector);
+  if (!det) console.error("serve: no face detector; images without landmarks are centre-cropped");
+  const detector = det
+    ? await FaceDetector.create(await Deno.readFile(det.path), { backend: cfg.backend, threads: 1 })
+    : undefined;
+  if (det) console.error(`serve: loaded face detector ${det.path} (${detector!.backend})`);
+
   const store = await KvStore.open(join(dataDir, "gallery.kv"));
   const app = createApp({
+    faceDetector: detector,
     ...cfg.app,
     faceModels: loaded.filter((m) => m.task === "face").map((m) => m.model as FaceModel),
     classifiers: loaded.filter((m) => m.task === "classifier").map((m) => m.model as ClassifierModel),
@@ -122,6 +138,7 @@ async function main() {
   await server.finished;
   store.close();
   for (const m of loaded) await m.session.dispose();
+  await detector?.dispose();
   console.error("serve: stopped");
 }
 

@@ -8,10 +8,10 @@
  */
 import cliProgress from "cli-progress";
 import { InvalidArgumentError } from "../../runtime/src/errors.ts";
-import type { BackendName } from "../train/tfjs_backend.ts";
 import { fit } from "../train/fit.ts";
 import { TRAIN_PRESETS } from "../train/presets.ts";
-import { main, parseCli } from "./_cli.ts";
+import { main, parseCli, parseJsonObject } from "./_cli.ts";
+import { RUN_FLAGS, runOptions } from "./_train_cli.ts";
 
 const USAGE = `usage: deno task train --model <preset> --out <checkpoint.safetensors> [options]
 
@@ -31,49 +31,14 @@ ${Object.entries(TRAIN_PRESETS).map(([k, p]) => `                   ${k.padEnd(2
 
 Writes <out>, <out>.log.jsonl, <out>.curves.svg and <out>.resume.safetensors.`;
 
-const num = (v: string | undefined, what: string, int = false): number | undefined => {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0 || (int && !Number.isInteger(n))) {
-    throw new InvalidArgumentError(`--${what} must be a positive ${int ? "integer" : "number"}, got '${v}'`);
-  }
-  return n;
-};
-
-/** `--kwargs` as a JSON object. */
-function parseKwargs(v: string | undefined): Record<string, unknown> | undefined {
-  if (v === undefined) return undefined;
-  try {
-    const over = JSON.parse(v);
-    if (typeof over !== "object" || over === null || Array.isArray(over)) {
-      throw new Error("not a JSON object");
-    }
-    return over;
-  } catch (e) {
-    throw new InvalidArgumentError(
-      `--kwargs is not a JSON object: ${(e as Error).message}`,
-      `e.g. --kwargs '{"hs": [8, 8]}'`,
-    );
-  }
-}
-
 await main(async () => {
   const { values } = parseCli(USAGE, {
     model: { type: "string", short: "m" },
     dataset: { type: "string", short: "d" },
-    epochs: { type: "string" },
-    "max-seconds": { type: "string" },
-    "max-steps": { type: "string" },
-    batch: { type: "string" },
-    lr: { type: "string" },
-    seed: { type: "string", default: "0" },
-    backend: { type: "string", default: "auto" },
+    ...RUN_FLAGS,
     out: { type: "string", short: "o" },
-    resume: { type: "boolean", default: false },
     init: { type: "string" },
     kwargs: { type: "string" },
-    "checkpoint-seconds": { type: "string", default: "300" },
-    quiet: { type: "boolean", default: false },
   });
   if (!values.model) throw new InvalidArgumentError("--model <preset> is required", USAGE);
   if (!values.out) throw new InvalidArgumentError("--out <checkpoint.safetensors> is required");
@@ -97,17 +62,9 @@ await main(async () => {
     preset: values.model,
     out: values.out,
     dataset: values.dataset,
-    epochs: num(values.epochs, "epochs", true),
-    maxSeconds: num(values["max-seconds"], "max-seconds"),
-    maxSteps: num(values["max-steps"], "max-steps", true),
-    batch: num(values.batch, "batch", true),
-    lr: num(values.lr, "lr"),
-    seed: Number(values.seed),
-    backend: values.backend as BackendName,
-    resume: values.resume,
+    ...runOptions(values),
     init: values.init,
-    kwargs: parseKwargs(values.kwargs),
-    checkpointSeconds: num(values["checkpoint-seconds"], "checkpoint-seconds")!,
+    kwargs: parseJsonObject(values.kwargs, "--kwargs", '{"hs": [8, 8]}'),
     signal: stop.signal,
     onProgress: tty
       ? (p) => {

@@ -61,6 +61,7 @@ Deno.test("api http: endpoints, contracts and error codes (memory store)", async
         "/v1/collections/{id}/faces/{faceId}",
         "/v1/collections/{id}/search",
         "/v1/faces/compare",
+        "/v1/faces/detect",
         "/v1/faces/embed",
         "/v1/models",
       ]);

@@ -50,20 +50,23 @@ export function testFaceModel(name = "tiny-face", seed = 1): FaceModel {
   );
 }
 
+/** RepMLPNet kwargs of the tiny Fashion-MNIST-shaped classifier (1×28×28 → 10). */
+export const TINY_CLASSIFIER = {
+  in_channels: 1,
+  num_class: 10,
+  patch_size: 4,
+  num_blocks: [1],
+  channels: [8],
+  hs: [7],
+  ws: [7],
+  sharesets_nums: [2],
+  reparam_conv_k: [3],
+  globalperceptron_reduce: 4,
+};
+
 /** Fashion-MNIST-shaped classifier: RepMLPNet on 1×28×28, 10 classes. */
 export function testClassifier(name = "tiny-fmnist", seed = 2): ClassifierModel {
-  const desc = buildModel("RepMLPNet", {
-    in_channels: 1,
-    num_class: 10,
-    patch_size: 4,
-    num_blocks: [1],
-    channels: [8],
-    hs: [7],
-    ws: [7],
-    sharesets_nums: [2],
-    reparam_conv_k: [3],
-    globalperceptron_reduce: 4,
-  });
+  const desc = buildModel("RepMLPNet", TINY_CLASSIFIER);
   const sd = foldStateDict(desc, randomStateDict(desc, "train", seed));
   const labels = FASHION_MNIST_CLASSES;
   return classifierModelFromForward((x, shape) => forward(desc, sd, f32(shape, x), "deploy").data, {
@@ -287,18 +290,7 @@ export function tinyDescs() {
     reparam_conv_k: [3],
     globalperceptron_reduce: 4,
   });
-  const cls = buildModel("RepMLPNet", {
-    in_channels: 1,
-    num_class: 10,
-    patch_size: 4,
-    num_blocks: [1],
-    channels: [8],
-    hs: [7],
-    ws: [7],
-    sharesets_nums: [2],
-    reparam_conv_k: [3],
-    globalperceptron_reduce: 4,
-  });
+  const cls = buildModel("RepMLPNet", TINY_CLASSIFIER);
   return { face, cls };
 }
 

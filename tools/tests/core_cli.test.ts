@@ -3,12 +3,14 @@
 // path they call on every shared case, dtype sizes and precision, and the library's error paths.
 import assert from "node:assert/strict";
 import { CASES, loadCase } from "./_refdata.ts";
+import { runCli as task } from "./cli_testutil.ts";
 import { readNpy, writeNpy } from "../../runtime/src/io/npy.ts";
 import { buildModel } from "../../runtime/src/arch/registry.ts";
 import { randn, randomStateDict } from "../../runtime/src/random.ts";
 import { maxAbs, maxAbsDiff, toF32 } from "../../runtime/src/tensor.ts";
 import { convertStateDict, exampleInputShape } from "../../runtime/src/convert.ts";
 import { bundleFromConversion, loadBundle } from "../../runtime/src/deploy_model.ts";
+import { packConversion } from "../../runtime/src/pack.ts";
 import { createSession } from "../../runtime/src/backends/mod.ts";
 import { forward } from "../../runtime/src/reference.ts";
 import { readFileBytes } from "../../runtime/src/io/files.ts";
@@ -19,19 +21,6 @@ import {
   InvalidArgumentError,
   InvalidInputError,
 } from "../../runtime/src/errors.ts";
-
-const ROOT = new URL("../../", import.meta.url).pathname;
-
-async function task(script: string, args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}tools/cli/${script}.ts`, ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
 
 const tmp = await Deno.makeTempDir({ prefix: "repmlp-cli-" });
 
@@ -117,6 +106,23 @@ Deno.test("bundles: fp16/int8 of a block with a large fc3 are small and within t
     const m = await loadBundle(bytes); // verifies the hash
     const rel = maxAbsDiff(forward(m.desc, m.tensors, x, "deploy").data, y32.data) / maxAbs(y32.data);
     assert.ok(rel < { fp32: 1e-7, fp16: 5e-3, int8: 5e-2 }[dtype], `${dtype} relative error ${rel}`);
+    // What `deno task convert` calls: the same error, reported and recorded in the bundle's provenance.
+    const p = await packConversion(res, {
+      dtype,
+      source: { name: "x.pth", format: "pth" },
+      extraMeta: { a: 1 },
+    });
+    const pm = await loadBundle(p.bytes);
+    assert.equal(pm.meta.a, 1);
+    const prov = pm.meta.provenance as Record<string, unknown>;
+    assert.equal(prov.source, "x.pth");
+    if (dtype === "fp32") assert.equal(p.precision, null);
+    else {
+      assert.equal(p.precision!.relErr, rel);
+      assert.equal(prov[`${dtype}_rel_err`], rel);
+      assert.equal(prov[`${dtype}_max_abs_err`], p.precision!.maxAbsErr);
+      assert.ok(p.fp32Bytes > p.bytes.length);
+    }
   }
   assert.ok(sizes.fp16 <= 0.51 * sizes.fp32, `fp16 ${sizes.fp16} vs fp32 ${sizes.fp32}`);
   assert.ok(sizes.int8 <= 0.27 * sizes.fp32, `int8 ${sizes.int8} vs fp32 ${sizes.fp32}`);

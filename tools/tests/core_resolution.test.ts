@@ -5,10 +5,11 @@
 // checked together. Tolerance: 1e-4 · max(1, max|out|) (float32 ORT vs float32 reference, as in
 // onnx_configs.test.ts); reference deploy vs train 1e-5 · max(1, max|out|).
 import assert from "node:assert/strict";
+import { runCli as task } from "./cli_testutil.ts";
 import { buildModel } from "../../runtime/src/arch/registry.ts";
 import { acceptsAnyHW, checkInputHW, sizeProblems } from "../../runtime/src/arch/shapes.ts";
 import { convertStateDict, descFromRecord, recordOf } from "../../runtime/src/convert.ts";
-import { InputSizeError } from "../../runtime/src/errors.ts";
+import { InputSizeError, InvalidArgumentError } from "../../runtime/src/errors.ts";
 import { createSession } from "../../runtime/src/backends/mod.ts";
 import { ortWebEngine } from "../../runtime/src/backends/ort_web.ts";
 import { foldStateDict } from "../../runtime/src/fold.ts";
@@ -154,6 +155,27 @@ Deno.test("resolution: hs smaller than the stage maps — convert checks at 64, 
   } finally {
     await s.dispose();
   }
+  // One ORT session kept (maxSizes 1): sizes that alternate and run concurrently evict each other's
+  // session, and an evicted one is released only after the run using it ends.
+  const one = await createSession({ desc: conv.desc, tensors: conv.deploy }, {
+    backend: "wasm",
+    maxSizes: 1,
+    log: () => {},
+  });
+  try {
+    const sizes = [[64, 64], [128, 128], [64, 128], [64, 64], [128, 128]];
+    const xs = sizes.map(([H, W], i) => randn([1, 3, H, W], 400 + i));
+    const ys = await Promise.all(xs.map((x) => one.run(x)));
+    for (const [i, x] of xs.entries()) {
+      close(ys[i], forward(desc, train, x, "train"), 1e-4, `maxSizes 1: ${sizes[i]}`);
+    }
+  } finally {
+    await one.dispose();
+  }
+  await assert.rejects(
+    () => createSession({ desc, tensors: conv.deploy }, { backend: "wasm", maxSizes: 0, log: () => {} }),
+    (e: Error) => e instanceof InvalidArgumentError,
+  );
   assert.throws(() => buildOnnx(desc, conv.deploy, { inputHW: [32, 32] }), InputSizeError);
   await assert.rejects(
     () =>
@@ -180,18 +202,6 @@ Deno.test("resolution: RepMLPNet-T224 layout (channel-reduced) trained for 224 r
 });
 
 // ---- the CLIs a user runs ----
-
-const ROOT = new URL("../../", import.meta.url).pathname;
-async function task(script: string, args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}tools/cli/${script}.ts`, ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
 
 Deno.test("resolution: convert → predict at 64 and 128 → export-onnx at 128; a size that does not fit is a clear error", async () => {
   const tmp = await Deno.makeTempDir({ prefix: "repmlp-res-" });

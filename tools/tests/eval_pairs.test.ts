@@ -7,8 +7,7 @@ import { rng } from "../../runtime/src/random.ts";
 import { kFoldProtocol, parseCsvPairs, parseLfwPairs, parsePairs, rocMetrics } from "../eval/mod.ts";
 import { encodeJpeg, type RealFace, realFacePairs } from "../data/realfaces.ts";
 import { renderIdentities } from "../data/faces.ts";
-
-const ROOT = new URL("../../", import.meta.url).pathname;
+import { ROOT, runCli, runCliOk } from "./cli_testutil.ts";
 
 Deno.test("protocol: 2-fold LFW accuracy, AUC and TAR@FAR match hand computation", () => {
   // fold 0: genuine 0.9 0.6, impostor 0.5 0.2 | fold 1: genuine 0.8 0.3, impostor 0.7 0.1
@@ -118,27 +117,17 @@ Deno.test("eval --pairs: tiny LFW folder with known answers (shipped synthetic f
     `${dir}/pairs.txt`,
     "2 2\nAnn 1 1\nBob 1 1\nAnn 1 Bob 1\nCid 1 Dee 1\nCid 1 1\nDee 1 1\nAnn 1 Cid 1\nBob 1 Dee 1\n",
   );
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      `${ROOT}tools/cli/eval.ts`,
-      `${ROOT}weights/face-synthetic-demo.int8.safetensors`,
-      "--pairs",
-      `${dir}/pairs.txt`,
-      "--images",
-      dir,
-      "--align",
-      "none",
-      "--json",
-      `${dir}/r.json`,
-    ],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  assert.equal(out.code, 0, text);
+  const text = await runCliOk("eval", [
+    `${ROOT}weights/face-synthetic-demo.int8.safetensors`,
+    "--pairs",
+    `${dir}/pairs.txt`,
+    "--images",
+    dir,
+    "--align",
+    "none",
+    "--json",
+    `${dir}/r.json`,
+  ]);
   const r = JSON.parse(await Deno.readTextFile(`${dir}/r.json`));
   assert.equal(r.folds, 2);
   assert.deepEqual(r.pairs, { positive: 4, negative: 4 });
@@ -153,23 +142,15 @@ Deno.test("eval --pairs: tiny LFW folder with known answers (shipped synthetic f
   assert.match(text, /accuracy 100\.00 % ± 0\.00 %/);
   // A missing image is a clear error, not a crash.
   await Deno.writeTextFile(`${dir}/bad.csv`, "Ann/Ann_0001.jpg,nope.jpg,1\n");
-  const bad = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      `${ROOT}tools/cli/eval.ts`,
-      `${ROOT}weights/face-synthetic-demo.int8.safetensors`,
-      "--pairs",
-      `${dir}/bad.csv`,
-      "--align",
-      "none",
-    ],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const bad = await runCli("eval", [
+    `${ROOT}weights/face-synthetic-demo.int8.safetensors`,
+    "--pairs",
+    `${dir}/bad.csv`,
+    "--align",
+    "none",
+  ]);
   assert.notEqual(bad.code, 0);
-  assert.match(new TextDecoder().decode(bad.stderr), /nope\.jpg/);
+  assert.match(bad.stderr, /nope\.jpg/);
   await Deno.remove(dir, { recursive: true });
 });
 

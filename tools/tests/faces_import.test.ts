@@ -28,6 +28,7 @@ import { alignFace, imageToTensor, templateFor, toPlanar } from "../../runtime/s
 import { servedModelFromBundle } from "../../runtime/src/server/bundles.ts";
 import { prepare } from "../../runtime/src/server/input.ts";
 import { identityImage, toJpeg } from "./api_testutil.ts";
+import { runCli } from "./cli_testutil.ts";
 import { maxAbs, maxAbsDiff, numel } from "../../runtime/src/tensor.ts";
 import {
   faceApiCrops,
@@ -37,20 +38,10 @@ import {
   loadFaceApi,
 } from "../data/faceapi_ref.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
 const MANIFEST = faceApiRecognitionManifest();
 const tmp = await Deno.makeTempDir({ prefix: "repmlp-faces-" });
 
-async function cli(script: string, ...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--node-modules-dir=auto", `${ROOT}tools/cli/${script}.ts`, ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const cli = (script: string, ...args: string[]) => runCli(script, args);
 
 Deno.test("FaceRecognitionNet: fold and ONNX graph (ORT wasm) equal the training-layout reference", async () => {
   for (const size of [112, 150]) {

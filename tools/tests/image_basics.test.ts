@@ -5,7 +5,6 @@ import {
   alignFace,
   centerCropResize,
   fitSimilarity,
-  ImageError,
   invertAffine,
   openImage,
   orient,
@@ -18,17 +17,7 @@ import {
 } from "../../runtime/src/image/mod.ts";
 import { rng } from "../../runtime/src/random.ts";
 import { identityImage, pngBombHeader, toJpeg, toPng, withExifOrientation } from "./api_testutil.ts";
-
-/** The error kind a call ends with ("ok" when it succeeds); anything but an ImageError fails the test. */
-async function code(f: () => unknown): Promise<string> {
-  try {
-    await f();
-  } catch (e) {
-    if (e instanceof ImageError) return e.kind;
-    throw e;
-  }
-  return "ok";
-}
+import { kindOf as code } from "./image_testutil.ts";
 
 /** Full-size upright RGB of an image. */
 async function decodeImage(b: Uint8Array, maxPixels?: number): Promise<RgbImage> {

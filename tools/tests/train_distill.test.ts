@@ -7,20 +7,7 @@ import { encode } from "fast-png";
 import { renderIdentities } from "../data/faces.ts";
 import { readSafetensors } from "../../runtime/src/io/safetensors.ts";
 import { loadBundle } from "../../runtime/src/deploy_model.ts";
-
-const ROOT = new URL("../../", import.meta.url).pathname;
-
-async function task(script: string, args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}tools/cli/${script}.ts`, ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  assert.equal(out.code, 0, text);
-  return text;
-}
+import { ROOT, runCliOk as task } from "./cli_testutil.ts";
 
 Deno.test("distill: student approaches the teacher on held-out faces; resume; int8 convert", async () => {
   const dir = await Deno.makeTempDir({ prefix: "repmlp-distill-" });

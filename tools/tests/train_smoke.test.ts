@@ -17,8 +17,7 @@ import { initBackend } from "../train/tfjs_backend.ts";
 import { TrainGraph } from "../train/tfjs_graph.ts";
 import { fit, type FitOptions } from "../train/fit.ts";
 import { InvalidArgumentError } from "../../runtime/src/errors.ts";
-
-const TRAIN_CLI = new URL("../cli/train.ts", import.meta.url).pathname;
+import { runCli } from "./cli_testutil.ts";
 
 function train(out: string, extra: Partial<FitOptions>) {
   return fit({ preset: "fmnist-tiny", backend: "wasm", out, log: () => {}, onProgress: () => {}, ...extra });
@@ -101,13 +100,9 @@ Deno.test("smoke training on Fashion-MNIST (wasm): loss falls, converts, resumes
           train(`${dir}/none.safetensors`, { resume: true }),
           (e) => e instanceof InvalidArgumentError && /--resume: .* not found/.test(e.message),
         );
-        const bad = await new Deno.Command(Deno.execPath(), {
-          args: ["run", "-A", TRAIN_CLI, "--model", "nope", "--out", `${dir}/x.safetensors`],
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
+        const bad = await runCli("train", ["--model", "nope", "--out", `${dir}/x.safetensors`]);
         assert.notEqual(bad.code, 0);
-        assert.match(new TextDecoder().decode(bad.stderr), /unknown model preset 'nope'.*\n.*fmnist-repmlp/);
+        assert.match(bad.stderr, /unknown model preset 'nope'.*\n.*fmnist-repmlp/);
       },
     );
   } finally {

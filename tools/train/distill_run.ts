@@ -8,7 +8,6 @@ import { buildModel } from "../../runtime/src/arch/mod.ts";
 import { InvalidArgumentError } from "../../runtime/src/errors.ts";
 import { readSafetensors, writeSafetensors } from "../../runtime/src/io/safetensors.ts";
 import { rng } from "../../runtime/src/random.ts";
-import type { StateDict } from "../../runtime/src/tensor.ts";
 import { permutation } from "../data/augment.ts";
 import type { FaceDetector } from "../data/faceapi_detect.ts";
 import { type AlignMode, openEmbedModel } from "../eval/embed.ts";
@@ -31,6 +30,7 @@ import {
 } from "./distill.ts";
 import { TrainGraph } from "./tfjs_graph.ts";
 import { getPreset } from "./presets.ts";
+import { readResume, writeResume } from "./resume.ts";
 import { cosineLR, SGD, trainStep } from "./trainer.ts";
 
 /** Everything `deno task distill` takes. */
@@ -214,26 +214,11 @@ export async function runDistill(o: DistillOptions, h: DistillHooks): Promise<Di
   const stepsPerEpoch = Math.floor(train.set.n / batch);
   const totalSteps = Math.min(epochs * stepsPerEpoch, o.maxSteps ?? Infinity);
   const warmup = Math.min(preset.warmupSteps, Math.ceil(totalSteps / 10));
-  const resumePath = `${o.out}.resume.safetensors`, logPath = `${o.out}.log.jsonl`;
+  const logPath = `${o.out}.log.jsonl`;
 
-  let state: State = { epoch: 0, stepInEpoch: 0, step: 0, elapsed: 0, loss: [], cos: [] };
-  let startSD: StateDict | undefined, resumeSD: StateDict | undefined;
-  if (o.resume) {
-    try {
-      const r = readSafetensors(await Deno.readFile(resumePath));
-      startSD = readSafetensors(await Deno.readFile(o.out)).tensors;
-      state = JSON.parse(r.metadata.repmlp_edge_resume);
-      resumeSD = r.tensors;
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) {
-        throw new InvalidArgumentError(
-          `--resume: ${o.out} or ${resumePath} not found`,
-          "start without --resume",
-        );
-      }
-      throw e;
-    }
-  }
+  const resumed = o.resume ? await readResume<State>(o.out) : undefined;
+  const state: State = resumed?.state ?? { epoch: 0, stepInEpoch: 0, step: 0, elapsed: 0, loss: [], cos: [] };
+  const startSD = resumed?.weights, resumeSD = resumed?.optimiser;
   const baseline = test ? constantBaseline(train, test) : NaN;
   const graph = new TrainGraph(desc, startSD, o.seed);
   const opt = new SGD(0.9, preset.weightDecay);
@@ -300,13 +285,7 @@ export async function runDistill(o: DistillOptions, h: DistillHooks): Promise<Di
   });
   let last: Record<string, unknown> = {};
   const save = async () => {
-    await Deno.writeFile(`${o.out}.tmp`, writeSafetensors(await graph.stateDict(), meta(last)));
-    await Deno.rename(`${o.out}.tmp`, o.out);
-    await Deno.writeFile(
-      `${resumePath}.tmp`,
-      writeSafetensors(await opt.state(graph), { repmlp_edge_resume: JSON.stringify(state) }),
-    );
-    await Deno.rename(`${resumePath}.tmp`, resumePath);
+    await writeResume(o.out, await graph.stateDict(), meta(last), await opt.state(graph), state);
     await Deno.writeTextFile(
       `${o.out}.curves.svg`,
       curvesSvg(`distill ${o.preset} from ${o.teacher.split("/").pop()}`, state.loss, [

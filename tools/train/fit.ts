@@ -7,7 +7,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { buildModel, type ModelDesc } from "../../runtime/src/arch/mod.ts";
 import { InvalidArgumentError } from "../../runtime/src/errors.ts";
-import { readSafetensors, writeSafetensors } from "../../runtime/src/io/safetensors.ts";
+import { readSafetensors } from "../../runtime/src/io/safetensors.ts";
 import { rng } from "../../runtime/src/random.ts";
 import type { StateDict } from "../../runtime/src/tensor.ts";
 import { makeBatch, permutation } from "../data/augment.ts";
@@ -17,6 +17,7 @@ import { type Dataset, loadDataset } from "./datasets.ts";
 import { predictSet, top1, verification } from "./evaluate.ts";
 import { TrainGraph } from "./tfjs_graph.ts";
 import { getPreset, type Preset } from "./presets.ts";
+import { readResume, resumePath, writeResume } from "./resume.ts";
 import { AMSoftmax, cosineLR, crossEntropy, type LossFn, predictBatch, SGD, trainStep } from "./trainer.ts";
 
 /** What to train and where to write it. Unset numbers come from the preset. */
@@ -97,7 +98,6 @@ function describe(preset: Preset, data: Dataset, over: Record<string, unknown> =
 
 /** Starting point: fresh, `--resume` (weights + optimiser + progress) or `--init` (weights only). */
 async function startingPoint(o: FitOptions, datasetSpec: string, desc: ModelDesc) {
-  const resumePath = `${o.out}.resume.safetensors`;
   let state: ResumeState = {
     preset: o.preset,
     dataset: datasetSpec,
@@ -110,24 +110,13 @@ async function startingPoint(o: FitOptions, datasetSpec: string, desc: ModelDesc
   };
   let startSD: StateDict | undefined, resumeSD: StateDict | undefined;
   if (o.resume) {
-    let r;
-    try {
-      r = readSafetensors(await Deno.readFile(resumePath));
-      startSD = readSafetensors(await Deno.readFile(o.out)).tensors;
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) {
-        throw new InvalidArgumentError(
-          `--resume: ${o.out} or ${resumePath} not found`,
-          "start without --resume",
-        );
-      }
-      throw e;
-    }
-    state = JSON.parse(r.metadata.repmlp_edge_resume);
-    resumeSD = r.tensors;
+    const r = await readResume<ResumeState>(o.out);
+    state = r.state;
+    startSD = r.weights;
+    resumeSD = r.optimiser;
     if (state.preset !== o.preset || state.dataset !== datasetSpec) {
       throw new InvalidArgumentError(
-        `--resume: ${resumePath} was made by --model ${state.preset} --dataset ${state.dataset}`,
+        `--resume: ${resumePath(o.out)} was made by --model ${state.preset} --dataset ${state.dataset}`,
         "use the same preset and dataset, or start a new --out",
       );
     }
@@ -304,9 +293,8 @@ class FitRun {
 
   /** Checkpoint, resume file and curves, each written to a temp file then renamed. */
   async save(final = false) {
-    const { out } = this.o, resumePath = `${out}.resume.safetensors`;
-    await Deno.writeFile(`${out}.tmp`, writeSafetensors(await this.graph.stateDict(), this.meta()));
-    await Deno.rename(`${out}.tmp`, out);
+    const { out } = this.o;
+    const weights = await this.graph.stateDict();
     const rs = await this.opt.state(this.graph);
     if (this.head) {
       const w = this.head.weight;
@@ -316,9 +304,7 @@ class FitRun {
         data: new Float32Array(await w.data()),
       });
     }
-    const resume = writeSafetensors(rs, { repmlp_edge_resume: JSON.stringify(this.state) });
-    await Deno.writeFile(`${resumePath}.tmp`, resume);
-    await Deno.rename(`${resumePath}.tmp`, resumePath);
+    await writeResume(out, weights, this.meta(), rs, this.state);
     const series = Object.entries(this.state.metrics).map(([name, pts]) => ({ name, pts }));
     const title = `${this.o.preset} on ${this.datasetSpec} (${this.backend})`;
     await Deno.writeTextFile(`${out}.curves.svg`, curvesSvg(title, this.state.loss, series));

@@ -20,15 +20,15 @@ import { type D1DatabaseLike, D1Store } from "../../src/server/store/d1.ts";
 import type { ServedModelInfo } from "../../src/server/model_info.ts";
 import { ortWasmMemoryBytes } from "../../src/backends/ort_web.ts";
 import type { Engine } from "../../src/backends/engine.ts";
-import { ortWebEngine, ortWebWasmMs } from "../../src/backends/ort_web.ts";
 import { ConfigError, parseConfig } from "../config.ts";
 import { graphOfBundle, type Int8Mode } from "../graph.ts";
 import {
   appOptionsFromEnv,
   type BuildInfo,
-  coldStart,
   createEdgeHandler,
+  edgeDetector,
   loadEdgeModels,
+  timedWasmEngine,
 } from "../shared.ts";
 
 /** Worker environment: bindings and vars declared in wrangler.jsonc, secrets from `wrangler secret put`. */
@@ -49,6 +49,8 @@ export interface WorkerAssets {
    * (measured in docs/edge.md), and the int8 bundle is 4× smaller than its float32 graph.
    */
   models: { info: ServedModelInfo; file: string; bundle: ArrayBuffer }[];
+  /** The face detector's ONNX graph as a Data module, when the build ships one. */
+  detector?: { file: string; onnx: ArrayBuffer };
   build: BuildInfo;
   /** How int8 bundles run (default "weights": dequantised, as `deno task serve`). */
   int8?: Int8Mode;
@@ -60,14 +62,7 @@ export function createWorker(
 ): { fetch(req: Request, env: WorkerEnv): Promise<Response> } {
   let engine: Promise<Engine> | null = null;
   const getEngine = () => {
-    engine ??= ortWebEngine("wasm", { threads: 1, ortWasm: { module: assets.ortWasm } }).then((e) => ({
-      provider: e.provider,
-      async create(model: Uint8Array) {
-        const s = await e.create(model);
-        coldStart.wasmMs ??= ortWebWasmMs();
-        return s;
-      },
-    }));
+    engine ??= timedWasmEngine({ ortWasm: { module: assets.ortWasm } });
     engine.catch(() => (engine = null));
     return engine;
   };
@@ -104,11 +99,16 @@ export function createWorker(
         })),
         { get: getEngine, backend: () => "wasm" },
       );
+      const lazy = { get: getEngine, backend: () => "wasm" };
+      const det = assets.detector;
+      const faceDetector = det
+        ? edgeDetector(lazy, () => Promise.resolve(new Uint8Array(det.onnx)))
+        : undefined;
       return {
         models,
         store: new D1Store(env.DB!),
         apiKeys: parseConfig(get, { backend: "wasm" }).apiKeys,
-        options: appOptionsFromEnv(get),
+        options: { ...appOptionsFromEnv(get), faceDetector },
       };
     },
     health: () => ({ target: "cloudflare", wasmMemoryBytes: ortWasmMemoryBytes(), build: assets.build }),

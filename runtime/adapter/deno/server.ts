@@ -17,15 +17,16 @@ import { KvStore } from "../../src/server/store/kv.ts";
 import type { ServedModelInfo } from "../../src/server/model_info.ts";
 import { ortWasmMemoryBytes } from "../../src/backends/ort_web.ts";
 import type { Engine } from "../../src/backends/engine.ts";
-import { ortWebEngine, ortWebWasmMs } from "../../src/backends/ort_web.ts";
 import { ConfigError, parseConfig, type ServerConfig } from "../config.ts";
 import {
   appOptionsFromEnv,
   type BuildInfo,
   coldStart,
   createEdgeHandler,
+  edgeDetector,
   type LazyEngine,
   loadEdgeModels,
+  timedWasmEngine,
 } from "../shared.ts";
 
 /** A file shipped beside the entry (path relative to it) or its bytes inlined by the build. */
@@ -38,31 +39,24 @@ export interface ServerAssets {
   ortWasm: Asset;
   /** Each model: served-model info and its ONNX graph (built by `deno task build`). */
   models: { info: ServedModelInfo; file: string; onnx: Asset }[];
+  /** The face detector's ONNX graph (weights/manifest.json `detectors`), when the build ships one. */
+  detector?: { file: string; onnx: Asset };
   build: BuildInfo;
 }
 
 async function read(base: string, a: Asset, what: string): Promise<Uint8Array> {
   if (typeof a !== "string") return a;
-  const url = new URL(a, base);
-  try {
-    return await Deno.readFile(url);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new ConfigError(
-        `${what} not found at ${url.pathname}: ship it beside server.mjs (deno task build)`,
-      );
-    }
-    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
-      throw new ConfigError(`cannot read ${url.pathname}: run deno serve with --allow-read`);
-    }
-    throw e;
-  }
+  return await shipped(new URL(a, base), what, Deno.readFile);
 }
 
 async function stat(base: string, file: string, what: string): Promise<void> {
-  const url = new URL(file, base);
+  await shipped(new URL(file, base), what, Deno.stat);
+}
+
+/** `op` on a file shipped beside server.mjs; missing or unreadable → ConfigError saying how to fix it. */
+async function shipped<T>(url: URL, what: string, op: (u: URL) => Promise<T>): Promise<T> {
   try {
-    await Deno.stat(url);
+    return await op(url);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
       throw new ConfigError(
@@ -110,17 +104,7 @@ function lazyEngine(
       }
       ortWasm = { wasmBinary };
     }
-    const e = await ortWebEngine("wasm", { threads: 1, log, ortWasm });
-    const create = e.create.bind(e);
-    // Attribute ORT-web's wasm compile + instantiate (inside the first create) to its own phase.
-    return {
-      provider: e.provider,
-      async create(model: Uint8Array) {
-        const s = await create(model);
-        coldStart.wasmMs ??= ortWebWasmMs();
-        return s;
-      },
-    };
+    return timedWasmEngine({ log, ortWasm });
   };
   const native = async (): Promise<Engine> => {
     actual = "native";
@@ -206,7 +190,11 @@ export function createServer(assets: ServerAssets): { fetch(req: Request): Promi
         await stat(assets.base, assets.ortWasm, "ort-wasm-simd-threaded.wasm");
       }
       const store = await KvStore.open(c.dataDir ? `${c.dataDir.replace(/\/$/, "")}/gallery.kv` : undefined);
-      return { models, store, apiKeys: c.apiKeys, options: appOptionsFromEnv(env) };
+      const det = assets.detector;
+      const faceDetector = det
+        ? edgeDetector(engine, () => read(assets.base, det.onnx, `detector ${det.file}`))
+        : undefined;
+      return { models, store, apiKeys: c.apiKeys, options: { ...appOptionsFromEnv(env), faceDetector } };
     },
     health: () => ({
       target: "deno",

@@ -7,6 +7,8 @@
 export interface EngineSession {
   /** Run on an NCHW float32 batch; returns the first output. */
   run(data: Float32Array, dims: number[]): Promise<{ data: Float32Array; dims: number[] }>;
+  /** Run and return every output, in the graph's output order (multi-head models such as detectors). */
+  runAll(data: Float32Array, dims: number[]): Promise<{ data: Float32Array; dims: number[] }[]>;
   release(): Promise<void>;
 }
 

@@ -21,6 +21,7 @@ import { type F32, f32, numel, type StateDict } from "../tensor.ts";
 import { type GpuLike, hostInfo, probeWebGpu } from "./detect.ts";
 import type { Engine, EngineOptions, EngineSession } from "./engine.ts";
 import { ortWebEngine } from "./ort_web.ts";
+import { LruPool } from "./lru.ts";
 
 export type { Fc3Impl, Precision } from "../onnx/graph.ts";
 export { type GpuAdapterLike, type GpuLike, hostInfo, probeWebGpu, type WebGpuProbe } from "./detect.ts";
@@ -60,9 +61,12 @@ export interface SessionOptions extends EngineOptions {
   /**
    * Build and warm up for this input size right away (default: the model's own size; bare blocks:
    * one partition). Models that take several sizes (RepMLPNet, blocks) build one more graph and ORT
-   * session the first time `run` sees another size that fits, and keep it.
+   * session the first time `run` sees another size that fits, and keep the `maxSizes` most recently
+   * used ones.
    */
   inputHW?: [number, number];
+  /** How many input sizes keep their ORT session (least recently used is released first). Default 4. */
+  maxSizes?: number;
   /** Run one batch-1 zero input at creation so the first real call is not the slow one. Default true. */
   warmup?: boolean;
   /** WebGPU entry point to use instead of `navigator.gpu`; null = behave as if there were no WebGPU. */
@@ -138,7 +142,7 @@ class OrtSession implements Session {
   #engine: Engine;
   #weights: StateDict;
   #fc3: Fc3Impl;
-  #sessions = new Map<string, Promise<EngineSession>>();
+  #sessions: LruPool<EngineSession>;
   #disposed = false;
 
   constructor(
@@ -149,7 +153,9 @@ class OrtSession implements Session {
     precision: Precision,
     fc3: Fc3Impl,
     note: string | null,
+    maxSizes: number,
   ) {
+    this.#sessions = new LruPool(maxSizes);
     this.backend = backend;
     this.provider = engine.provider;
     this.#engine = engine;
@@ -160,46 +166,31 @@ class OrtSession implements Session {
     this.note = note;
   }
 
-  #get(H: number, W: number): Promise<EngineSession> {
-    const k = `${H}x${W}`;
-    let s = this.#sessions.get(k);
-    if (!s) {
-      const g = buildOnnx(this.desc, this.#weights, {
-        inputHW: [H, W],
-        precision: this.precision,
-        fc3: this.#fc3,
-      });
-      s = this.#engine.create(g.bytes);
-      s.catch(() => this.#sessions.delete(k));
-      this.#sessions.set(k, s);
-    }
-    return s;
+  #use<R>(H: number, W: number, fn: (s: EngineSession) => Promise<R>): Promise<R> {
+    const create = () =>
+      this.#engine.create(
+        buildOnnx(this.desc, this.#weights, { inputHW: [H, W], precision: this.precision, fc3: this.#fc3 })
+          .bytes,
+      );
+    return this.#sessions.use(`${H}x${W}`, create, fn);
   }
 
   async warm(H: number, W: number) {
     const C = this.desc.input[0];
-    const s = await this.#get(H, W);
-    await s.run(new Float32Array(C * H * W), [1, C, H, W]);
+    await this.#use(H, W, (s) => s.run(new Float32Array(C * H * W), [1, C, H, W]));
   }
 
   async run(x: F32): Promise<F32> {
     if (this.#disposed) throw new InvalidArgumentError("session was disposed");
     validateInput(this.desc, x);
-    const s = await this.#get(x.shape[2], x.shape[3]);
-    const y = await s.run(x.data, x.shape);
+    const y = await this.#use(x.shape[2], x.shape[3], (s) => s.run(x.data, x.shape));
     return f32(y.dims, y.data);
   }
 
   async dispose() {
     if (this.#disposed) return;
     this.#disposed = true;
-    const all = [...this.#sessions.values()];
-    this.#sessions.clear();
-    for (const p of all) {
-      try {
-        await (await p).release();
-      } catch { /* creation failed: nothing to free */ }
-    }
+    await this.#sessions.clear();
   }
 }
 
@@ -263,6 +254,10 @@ export async function createSession(model: ModelSource, opts: SessionOptions = {
 
   const eo: EngineOptions = { threads: opts.threads ?? defaultThreads(), log, ortWasm: opts.ortWasm };
   const fc3 = opts.fc3 ?? "matmul";
+  const maxSizes = opts.maxSizes ?? 4;
+  if (!Number.isInteger(maxSizes) || maxSizes < 1) {
+    throw new InvalidArgumentError(`maxSizes must be an integer >= 1, got ${maxSizes}`);
+  }
   const warmHW = opts.inputHW ??
     (desc.input[1] !== null && desc.input[2] !== null
       ? [desc.input[1], desc.input[2]] as [number, number]
@@ -272,7 +267,7 @@ export async function createSession(model: ModelSource, opts: SessionOptions = {
   const start = async (b: ResolvedBackend, f16: boolean, note: string | null, adapter?: unknown) => {
     const engine = await engineFor(b as "wasm" | "webgpu" | "native", { ...eo, gpuAdapter: adapter });
     const precision = opts.precision ?? choosePrecision(b, model, f16);
-    const s = new OrtSession(b, engine, desc, weights, precision, fc3, note);
+    const s = new OrtSession(b, engine, desc, weights, precision, fc3, note, maxSizes);
     if (opts.warmup ?? true) {
       try {
         await s.warm(warmHW[0], warmHW[1]);
@@ -326,6 +321,37 @@ export async function createSessionFromBundle(
 ): Promise<Session> {
   const m = await loadBundle(bytes);
   return createSession({ desc: m.desc, tensors: m.tensors, dtype: m.dtype, quant: opts.quant }, opts);
+}
+
+/** A ready ONNX graph (a shipped model such as the face detector) on one engine. */
+export interface GraphSession {
+  /** The backend that runs it. */
+  readonly backend: "wasm" | "webgpu" | "native";
+  /** Execution provider name. */
+  readonly provider: string;
+  /** Run on a float32 input; every output in graph order. */
+  runAll(data: Float32Array, dims: number[]): Promise<{ data: Float32Array; dims: number[] }[]>;
+  /** Free the ORT session. */
+  release(): Promise<void>;
+}
+
+/**
+ * Load ready ONNX bytes on a backend. `auto` and `reference` run on wasm: the graphs this serves are
+ * small, and a per-call WebGPU round trip would cost more than it saves.
+ */
+export async function createGraphSession(
+  bytes: Uint8Array,
+  opts: EngineOptions & { backend?: Backend } = {},
+): Promise<GraphSession> {
+  const b = opts.backend === "webgpu" || opts.backend === "native" ? opts.backend : "wasm";
+  const engine = await engineFor(b, { threads: opts.threads ?? defaultThreads(), ...opts });
+  const s = await engine.create(bytes);
+  return {
+    backend: b,
+    provider: engine.provider,
+    runAll: (d, dims) => s.runAll(d, dims),
+    release: () => s.release(),
+  };
 }
 
 /** Host description for logs: runtime and CPU count. */

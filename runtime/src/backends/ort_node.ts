@@ -59,18 +59,23 @@ export async function ortNodeEngine(o: EngineOptions): Promise<Engine> {
           { cause: e },
         );
       }
-      const inName = s.inputNames[0], outName = s.outputNames[0];
+      const inName = s.inputNames[0];
+      const runAll = async (data: Float32Array, dims: number[], names: readonly string[]) => {
+        try {
+          const r = await s.run({ [inName]: new ort.Tensor("float32", data, dims) }, names);
+          return names.map((n) => ({ data: r[n].data as Float32Array, dims: [...r[n].dims] }));
+        } catch (e) {
+          throw new RepmlpError("runtime", `onnxruntime-node run failed: ${(e as Error).message}`, {
+            cause: e,
+          });
+        }
+      };
       return {
         async run(data, dims) {
-          try {
-            const r = await s.run({ [inName]: new ort.Tensor("float32", data, dims) });
-            const out = r[outName];
-            return { data: out.data as Float32Array, dims: [...out.dims] };
-          } catch (e) {
-            throw new RepmlpError("runtime", `onnxruntime-node run failed: ${(e as Error).message}`, {
-              cause: e,
-            });
-          }
+          return (await runAll(data, dims, [s.outputNames[0]]))[0];
+        },
+        runAll(data, dims) {
+          return runAll(data, dims, s.outputNames);
         },
         async release() {
           await s.release();

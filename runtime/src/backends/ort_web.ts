@@ -138,6 +138,7 @@ export async function ortWebEngine(kind: Kind, o: EngineOptions): Promise<Engine
       const opts = {
         executionProviders: [kind],
         graphOptimizationLevel: "all" as const,
+        logSeverityLevel: 3 as const, // errors only: shipped graphs may carry harmless unused initialisers
       };
       let s: Awaited<ReturnType<typeof ort.InferenceSession.create>>;
       try {
@@ -152,21 +153,28 @@ export async function ortWebEngine(kind: Kind, o: EngineOptions): Promise<Engine
       } catch (e) {
         wrapRunError(e, `onnxruntime-web (${kind}) could not create a session`);
       }
-      const inName = s.inputNames[0], outName = s.outputNames[0];
-      return {
-        async run(data, dims) {
-          return await serial(kind, async () => {
-            let out;
-            try {
-              const r = await s.run({ [inName]: new ort.Tensor("float32", data, dims) });
-              out = r[outName];
-            } catch (e) {
-              wrapRunError(e, `onnxruntime-web (${kind}) run failed`);
-            }
+      const inName = s.inputNames[0];
+      const runAll = (data: Float32Array, dims: number[], names: readonly string[]) =>
+        serial(kind, async () => {
+          let r;
+          try {
+            r = await s.run({ [inName]: new ort.Tensor("float32", data, dims) }, names);
+          } catch (e) {
+            wrapRunError(e, `onnxruntime-web (${kind}) run failed`);
+          }
+          return names.map((n) => {
+            const out = r[n];
             const res = { data: out.data as Float32Array, dims: [...out.dims] };
             out.dispose();
             return res;
           });
+        });
+      return {
+        async run(data, dims) {
+          return (await runAll(data, dims, [s.outputNames[0]]))[0];
+        },
+        runAll(data, dims) {
+          return runAll(data, dims, s.outputNames);
         },
         async release() {
           await serial(kind, () => s.release());

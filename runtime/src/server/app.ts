@@ -7,8 +7,9 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
 import { InvalidArgumentError } from "../errors.ts";
+import type { FaceDetector } from "../face/detect.ts";
 import type { AppEnv, AppOptions, LogEntry, ServerDeps } from "./context.ts";
-import { ApiError } from "./errors.ts";
+import { ApiError } from "./api_errors.ts";
 import { DEFAULT_MAX_PIXELS } from "../image/mod.ts";
 import { zodMessage } from "./input.ts";
 import { accessLog } from "./middleware/access_log.ts";
@@ -83,8 +84,18 @@ function serverDeps(o: AppOptions): ServerDeps {
     );
   }
   validateApiKeys(o.apiKeys ?? []);
+  const det = o.faceDetector;
+  let loading: Promise<FaceDetector> | null = null;
+  const detector = !det ? null : typeof det === "function"
+    ? () =>
+      loading ??= det().catch((e) => {
+        loading = null; // a failed load is retried by the next request
+        throw e;
+      })
+    : () => Promise.resolve(det);
   return {
     faceModels,
+    detector,
     classifiers,
     store: o.store,
     index: new SearchIndex(o.store, o.searchCacheBytes),

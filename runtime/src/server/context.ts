@@ -4,7 +4,8 @@
  */
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { ApiError } from "./errors.ts";
+import type { FaceDetector } from "../face/detect.ts";
+import { ApiError } from "./api_errors.ts";
 import type { RateLimiter } from "./token_bucket.ts";
 import type { SearchIndex } from "./search.ts";
 import type { ClassifierModel, FaceModel } from "./served_model.ts";
@@ -42,6 +43,12 @@ export interface AppOptions {
   faceModels: FaceModel[];
   /** Classifier models for `/v1/classify`; the first is the default. */
   classifiers?: ClassifierModel[];
+  /**
+   * Face detector (or a loader, called once on first use): images sent without landmarks are
+   * searched for faces and `/v1/faces/detect` is served. Without one, such images are centre-cropped
+   * (the response's `face` is null) and `/v1/faces/detect` answers `not_found`.
+   */
+  faceDetector?: FaceDetector | (() => Promise<FaceDetector>);
   /** Gallery storage (MemoryStore, KvStore, D1Store …). */
   store: GalleryStore;
   /** Accepted API keys (`Authorization: Bearer <key>`). Empty is refused unless `allowAnonymous`. */
@@ -93,6 +100,8 @@ export type App = OpenAPIHono<AppEnv>;
 /** Services and limits built once by createApp and handed to every route module. */
 export interface ServerDeps {
   faceModels: FaceModel[];
+  /** The detector, loaded on first use; null when none is configured. */
+  detector: (() => Promise<FaceDetector>) | null;
   classifiers: ClassifierModel[];
   store: GalleryStore;
   index: SearchIndex;

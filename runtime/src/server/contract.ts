@@ -4,7 +4,7 @@
  * parsed in input.ts, because they come either as multipart fields or as a raw image body.
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { API_ERRORS } from "./errors.ts";
+import { API_ERRORS } from "./api_errors.ts";
 
 /** Collection ids: URL-safe, 1–128 chars. */
 export const COLLECTION_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -27,6 +27,16 @@ const FaceParam = CollectionParam.extend({
   faceId: z.string().min(1).max(64).openapi({ param: { name: "faceId", in: "path" } }),
 });
 
+// An empty field (a blank HTML form input) means "not given", not 0 (which `z.coerce` would make it).
+const blankIsAbsent = (v: unknown) => typeof v === "string" && v.trim() === "" ? undefined : v;
+
+function faceIndex(what: string) {
+  return z.preprocess(blankIsAbsent, z.coerce.number().int().min(0).max(99).optional()).openapi({
+    description: `${what}: 0-based index in \`/v1/faces/detect\`'s order (largest box first; default 0)`,
+    type: "integer",
+  });
+}
+
 /** Optional fields shared by image endpoints (multipart fields or, with a raw body, query parameters). */
 export const ImageFields = z.object({
   model: z.string().max(128).optional().openapi({
@@ -36,13 +46,13 @@ export const ImageFields = z.object({
     description: "JSON array of 5 [x, y] points in pixels of the upright image, in this order: eye on the " +
       "image's left, eye on the image's right, nose tip, mouth corner on the image's left, mouth corner on the " +
       "image's right (ML Kit: RIGHT_EYE, LEFT_EYE, NOSE_BASE, MOUTH_RIGHT, MOUTH_LEFT for a non-mirrored photo). " +
-      "Without it the image is centre-cropped and resized.",
+      "Without it the server detects the faces and uses the largest (or the one `face` names); a server " +
+      "without a detector centre-crops.",
     example: "[[120,140],[200,138],[160,190],[128,235],[195,233]]",
   }),
+  face: faceIndex("Which detected face to use when no `landmarks` are sent"),
 });
 
-// An empty field (a blank HTML form input) means "not given", not 0 (which `z.coerce` would make it).
-const blankIsAbsent = (v: unknown) => typeof v === "string" && v.trim() === "" ? undefined : v;
 const threshold = z.preprocess(blankIsAbsent, z.coerce.number().min(-1).max(1).optional()).openapi({
   description: "Cosine-similarity threshold (default: the model's; an empty field also means the default)",
   type: "number",
@@ -58,8 +68,27 @@ export const CompareFields = ImageFields.extend({
   targetLandmarks: ImageFields.shape.landmarks.openapi({
     description: "Landmarks of `target` (as `landmarks`)",
   }),
+  targetFace: faceIndex("Which detected face of `target` to use (as `face`)"),
+});
+const minFace = z.preprocess(blankIsAbsent, z.coerce.number().min(8).max(10000).optional()).openapi({
+  description: "Smallest face side (px of the upright image) to look for; default 40. Smaller means more " +
+    "detector runs (at most 40 per image; the answer's `minFace` says what was reached)",
+  type: "number",
+});
+export const DetectFields = z.object({
+  minFace,
+  maxFaces: z.preprocess(blankIsAbsent, z.coerce.number().int().min(1).max(100).optional()).openapi({
+    description: "At most this many faces, largest first (1–100, default 100)",
+    type: "integer",
+  }),
 });
 export const EnrolFields = ImageFields.extend({
+  maxFaces: z.preprocess(blankIsAbsent, z.coerce.number().int().min(1).max(100).optional()).openapi({
+    description: "Enrol the N largest detected faces of the image (a group photo), each as its own face " +
+      "record sharing `externalId` and `metadata` (like Rekognition IndexFaces `MaxFaces`). Default 1. " +
+      "Not with `landmarks` or `face`",
+    type: "integer",
+  }),
   externalId: z.string().min(1).max(256).optional().openapi({ description: "Your id for the person" }),
   // UTF-16 length ≤ UTF-8 length, so this is a cheap first bound; input.ts checks the bytes.
   metadata: z.string().max(4096).optional().openapi({
@@ -111,13 +140,39 @@ const errors = (...codes: number[]) =>
       },
     ]),
   );
-const imageErrors = errors(400, 413, 415, 500);
+const imageErrors = errors(400, 413, 415, 422, 500);
 const security = [{ bearerAuth: [] }];
+
+const Point = z.tuple([z.number(), z.number()]);
+export const DetectedFace = z.object({
+  box: z.object({ x: z.number(), y: z.number(), width: z.number(), height: z.number() }).openapi({
+    description: "Face box in pixels of the upright image (EXIF orientation applied)",
+  }),
+  landmarks: z.array(Point).length(5).openapi({
+    description:
+      "Eye (image left), eye (image right), nose tip, mouth corner (left), mouth corner (right): " +
+      "the `landmarks` order; mouth corners are placed from BlazeFace's mouth centre (docs/api.md)",
+  }),
+  score: z.number().openapi({ description: "Detector confidence (0.5–1)" }),
+}).openapi("DetectedFace");
+/** The face a response used: its index in `/v1/faces/detect`'s order, box and the landmarks aligned with. */
+export const UsedFace = DetectedFace.extend({ index: z.number().int() }).nullable().openapi({
+  description: "The detected face used (`landmarks`: those the crop was aligned with, after a refinement " +
+    "pass); null when the client sent landmarks (or the server has no detector and centre-cropped)",
+});
+
+export const Detection = z.object({
+  width: z.number().int().openapi({ description: "Upright image width" }),
+  height: z.number().int(),
+  faces: z.array(DetectedFace).openapi({ description: "Largest box first" }),
+  minFace: z.number().openapi({ description: "Smallest face side (px) the search reached" }),
+}).openapi("Detection");
 
 export const Embedding = z.object({
   model: z.string(),
   dim: z.number().int(),
   embedding: z.array(z.number()).openapi({ description: "L2-normalised embedding" }),
+  face: UsedFace,
 }).openapi("Embedding");
 
 export const Comparison = z.object({
@@ -125,6 +180,8 @@ export const Comparison = z.object({
   similarity: z.number().openapi({ description: "Cosine similarity in [-1, 1]" }),
   match: z.boolean(),
   threshold: z.number(),
+  face: UsedFace,
+  targetFace: UsedFace,
 }).openapi("Comparison");
 
 /** Optional JSON body of `PUT /v1/collections/{id}`. */
@@ -199,6 +256,16 @@ export const routes = {
     request: { query: ImageFields, body: imageBody("EmbedForm", ["image"], ImageFields, true) },
     responses: { 200: json(Embedding, "Embedding"), ...imageErrors },
   }),
+  detect: createRoute({
+    method: "post",
+    path: "/v1/faces/detect",
+    summary: "Find the faces in a photo",
+    description: "Boxes, 5 landmarks and scores in pixels of the upright image. An image without faces " +
+      "answers 200 with `faces: []`; the endpoints that embed answer 422 `no_face` instead.",
+    security,
+    request: { query: DetectFields, body: imageBody("DetectForm", ["image"], DetectFields, true) },
+    responses: { 200: json(Detection, "Faces"), ...imageErrors, ...errors(404) },
+  }),
   compare: createRoute({
     method: "post",
     path: "/v1/faces/compare",
@@ -272,7 +339,15 @@ export const routes = {
     },
     responses: {
       201: json(
-        z.object({ faceId: z.string(), collectionId: z.string(), externalId: z.string().nullable() }),
+        z.object({
+          faceId: z.string().openapi({ description: "The (first) enrolled face" }),
+          collectionId: z.string(),
+          externalId: z.string().nullable(),
+          face: UsedFace,
+          faces: z.array(z.object({ faceId: z.string(), face: UsedFace })).openapi({
+            description: "Every enrolled face (one unless `maxFaces` > 1), largest first",
+          }),
+        }),
         "Enrolled",
       ),
       ...imageErrors,
@@ -324,6 +399,7 @@ export const routes = {
           threshold: z.number(),
           searchedFaces: z.number().int(),
           matches: z.array(Match),
+          face: UsedFace,
         }),
         "Matches with similarity ≥ threshold, best first",
       ),

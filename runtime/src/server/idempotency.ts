@@ -6,7 +6,7 @@
  */
 import type { Context } from "hono";
 import type { AppEnv } from "./context.ts";
-import { ApiError } from "./errors.ts";
+import { ApiError } from "./api_errors.ts";
 import type { IdempotencyRecord } from "./store/types.ts";
 
 /** Header name (IETF draft-ietf-httpapi-idempotency-key-header). */

@@ -1,13 +1,15 @@
 /**
  * From an HTTP request to model input: image fields and other fields (multipart or a raw image body
  * plus query), JSON fields (landmarks, metadata), and decode → align/crop → normalise → embed.
- * Routes call these; a face detector slots in at {@link embedImages} (images without landmarks).
+ * Routes call these; images without landmarks go through the face detector (face_input.ts).
  */
 import type { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { setMetric } from "hono/timing";
-import { imageToTensor, type Point } from "../image/mod.ts";
-import { ApiError } from "./errors.ts";
+import { cropPixels, imageToTensor, normalizePixels, type Point } from "../image/mod.ts";
+import type { ServerDeps } from "./context.ts";
+import { type FaceChoice, locateFaces, type UsedFace } from "./face_input.ts";
+import { ApiError } from "./api_errors.ts";
 import type { FaceModel, ServedModel } from "./served_model.ts";
 
 /** Metadata cap (collection and face), in UTF-8 bytes of its JSON. */
@@ -139,28 +141,58 @@ export function prepare(
   });
 }
 
-/** One face image of a request: its bytes and, if the client sent them, its landmarks. */
+/** One image of a request and how it chooses its face(s). */
 export interface FaceInput {
   bytes: Uint8Array;
-  landmarks?: Point[];
+  /** Client landmarks, or which detected face(s) to use. */
+  choice?: FaceChoice;
 }
 
-/** Prepare and embed images (one batch); records decode/infer in Server-Timing. */
-export async function embedImages(
+/** An embedding and the detected face it came from (null: client landmarks, or no detector configured). */
+export interface EmbeddedFace {
+  embedding: Float32Array;
+  face: UsedFace | null;
+}
+
+/**
+ * Embed the face(s) of each image in one batch: the client's landmarks, else the detector's face(s)
+ * (largest by default, an index, or the N largest), else — no detector configured — the centre crop.
+ * Records decode/detect/infer in Server-Timing. One array of faces per input image.
+ */
+export async function embedFaces(
   c: Context,
   m: FaceModel,
-  imgs: FaceInput[],
-  maxPixels: number,
-): Promise<Float32Array[]> {
+  inputs: FaceInput[],
+  d: Pick<ServerDeps, "maxPixels" | "detector">,
+): Promise<EmbeddedFace[][]> {
   const t0 = performance.now();
-  const [ch, h, w] = m.inputSize, sz = ch * h * w;
-  const batch = new Float32Array(imgs.length * sz);
-  for (const [i, im] of imgs.entries()) {
-    batch.set(await prepare(im.bytes, m, maxPixels, im.landmarks), i * sz);
+  const detector = d.detector ? await d.detector() : undefined;
+  const { mean, std } = m.preprocess ?? {};
+  const [ch, h, w] = m.inputSize;
+  const prepared: { x: Float32Array; face: UsedFace | null }[][] = [];
+  for (const im of inputs) {
+    const choice = im.choice ?? {};
+    if (choice.landmarks || !detector) {
+      prepared.push([{ x: await prepare(im.bytes, m, d.maxPixels, choice.landmarks), face: null }]);
+      continue;
+    }
+    const { src, faces } = await locateFaces(im.bytes, choice, detector, d.maxPixels);
+    const one: { x: Float32Array; face: UsedFace | null }[] = [];
+    for (const f of faces) {
+      const px = await cropPixels(src, { input: m.inputSize, landmarks: f.landmarks });
+      one.push({ x: normalizePixels(px, ch, h * w, mean, std), face: f.face });
+    }
+    prepared.push(one);
   }
+  const all = prepared.flat(), sz = ch * h * w;
+  const batch = new Float32Array(all.length * sz);
+  all.forEach((p, i) => batch.set(p.x, i * sz));
   const t1 = performance.now();
-  setMetric(c, "decode", t1 - t0, "decode+align");
-  const out = await m.embed(batch, imgs.length);
+  setMetric(c, "decode", t1 - t0, detector ? "decode+detect+align" : "decode+align");
+  const out = await m.embed(batch, all.length);
   setMetric(c, "infer", performance.now() - t1, `${m.name} ${m.backend}`);
-  return imgs.map((_, i) => out.slice(i * m.dim, (i + 1) * m.dim));
+  let k = 0;
+  return prepared.map((faces) =>
+    faces.map((f) => ({ embedding: out.slice(k * m.dim, ++k * m.dim), face: f.face }))
+  );
 }

@@ -22,7 +22,20 @@ const Entry = z.object({
   metrics: z.record(z.string(), z.unknown()).optional(),
 }).passthrough() satisfies z.ZodType<ManifestEntry>; // the schema's output must stay a ManifestEntry
 
-const Manifest = z.object({ bundles: z.array(Entry) }).passthrough();
+const Detector = z.object({
+  name: z.string().min(1),
+  task: z.literal("face-detect"),
+  format: z.literal("onnx"),
+  /** Path relative to the manifest. */
+  file: z.string().min(1),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  default: z.boolean().optional(),
+}).passthrough();
+
+const Manifest = z.object({ bundles: z.array(Entry), detectors: z.array(Detector).optional() }).passthrough();
+
+/** A face detector listed in `weights/manifest.json` → `detectors` (ONNX, see runtime/src/face/). */
+export type DetectorEntry = z.infer<typeof Detector>;
 
 /** One bundle listed in `weights/manifest.json`. */
 export interface ManifestEntry {
@@ -99,6 +112,22 @@ export function pickDefault(
   const d = of.find((b) => b.default) ?? of[0];
   if (!d || dtype === "keep" || d.dtype === dtype) return d;
   return variantsOf(m, d).find((v) => v.dtype === dtype) ?? d;
+}
+
+/**
+ * The face detector to load: `override` (a path, or `none`), else the manifest's `detectors` entry
+ * marked `default` (else the first). Absolute path and entry; null when there is none.
+ */
+export function chooseDetector(
+  m: WeightsManifest | null,
+  manifestPath: string,
+  override?: string,
+): { path: string; entry: DetectorEntry | null } | null {
+  if (override === "none") return null;
+  if (override) return { path: absPath(override), entry: null };
+  const e = m?.detectors?.find((d) => d.default) ?? m?.detectors?.[0];
+  if (!e) return null;
+  return { path: absPath(e.file, absPath(manifestPath).replace(/[^/]*$/, "")), entry: e };
 }
 
 /** Tasks listed in the manifest, in order of first appearance. */

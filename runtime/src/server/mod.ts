@@ -33,7 +33,7 @@ export {
   servedModelFromBundle,
   type WeightsManifest,
 } from "./bundles.ts";
-export { API_ERRORS, ApiError, type ApiErrorCode } from "./errors.ts";
+export { API_ERRORS, ApiError, type ApiErrorCode } from "./api_errors.ts";
 export { type RateDecision, type RateLimiter, TokenBucketLimiter } from "./token_bucket.ts";
 export { cosine, type Match, SearchIndex } from "./search.ts";
 export {

@@ -48,6 +48,8 @@ button:disabled{opacity:.55;cursor:progress}
 .picker{display:flex;flex-direction:column;gap:6px;border:1px dashed var(--line);border-radius:8px;padding:8px;min-width:0}
 .picker .preview{width:100%;max-width:160px;aspect-ratio:1;object-fit:cover;border-radius:6px;background:var(--barbg);display:block}
 .picker .preview:not([src]){visibility:hidden;height:0;aspect-ratio:auto}
+.frame{position:relative;width:100%;max-width:160px}
+.frame canvas.boxes{position:absolute;inset:0;width:100%;height:100%;pointer-events:none}
 .picker button{padding:4px 10px;min-height:36px;font-size:.85rem;align-self:flex-start}
 .out{margin-top:12px;min-height:1.5em}
 .big{font-size:1.6rem;font-weight:700;font-variant-numeric:tabular-nums}
@@ -85,7 +87,9 @@ function picker(id: string, label: string): string {
 <input type="file" id="${id}" data-testid="${id}" accept="image/jpeg,image/png">
 <button type="button" class="secondary" data-camera-for="${id}" hidden>Use camera</button>
 <span class="hint" data-captured-for="${id}" aria-live="polite"></span>
-<img class="preview" data-preview-for="${id}" alt="preview of ${label.toLowerCase()}">
+<div class="frame"><img class="preview" data-preview-for="${id}" alt="preview of ${label.toLowerCase()}">
+<canvas class="boxes" data-boxes-for="${id}" aria-hidden="true"></canvas></div>
+<span class="hint" data-faces-for="${id}" aria-live="polite"></span>
 </div>`;
 }
 
@@ -137,6 +141,8 @@ ${STATUS}
 <div class="pickers">${picker("enroll-image", "Face to enrol")}</div>
 <div class="row">
 <div class="field"><label for="enroll-name">Name (externalId)</label><input type="text" id="enroll-name" data-testid="enroll-name" autocomplete="off"></div>
+<div class="field small"><label for="enroll-max">Faces</label><input type="number" id="enroll-max" min="1" max="100" placeholder="1"></div>
+<button type="button" id="detect" class="secondary" data-testid="detect">Find faces</button>
 <button type="button" id="enroll" data-testid="enroll">Enrol</button>
 </div>
 <p class="out" id="enroll-result" aria-live="polite"></p>

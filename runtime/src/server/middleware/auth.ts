@@ -6,7 +6,7 @@
 import type { MiddlewareHandler } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
 import type { AppEnv } from "../context.ts";
-import { ApiError } from "../errors.ts";
+import { ApiError } from "../api_errors.ts";
 import { InvalidArgumentError } from "../../errors.ts";
 
 const REALM = "repmlp-edge";

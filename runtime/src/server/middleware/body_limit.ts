@@ -1,7 +1,7 @@
 /** Request body cap on `hono/body-limit` (declared length checked up front, streamed bodies counted). */
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit as honoBodyLimit } from "hono/body-limit";
-import { ApiError } from "../errors.ts";
+import { ApiError } from "../api_errors.ts";
 
 /** Refuse bodies above `maxBytes` with `payload_too_large`, and a malformed Content-Length. */
 export function bodyLimit(maxBytes: number): MiddlewareHandler {

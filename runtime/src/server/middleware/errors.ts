@@ -5,7 +5,7 @@
 import type { Context, MiddlewareHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { AppEnv, LogEntry } from "../context.ts";
-import { ApiError, toApiError } from "../errors.ts";
+import { ApiError, toApiError } from "../api_errors.ts";
 
 /** Methods the API serves; anything else is `method_not_allowed` before any other middleware runs. */
 export const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"] as const;

@@ -1,7 +1,7 @@
 /** Per-key rate limit in front of /v1 (after auth, so the bucket is the caller's key). */
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../context.ts";
-import { ApiError } from "../errors.ts";
+import { ApiError } from "../api_errors.ts";
 import type { RateLimiter } from "../token_bucket.ts";
 
 /** Spend one token of the caller's bucket or answer `rate_limited` with `Retry-After`. */

@@ -219,10 +219,56 @@ function optNumber(id: string, fd: FormData, field: string): void {
   if (v !== "") fd.append(field, v);
 }
 
+/** A face box as the API reports it (upright-image pixels). */
+interface FaceBox {
+  box: { x: number; y: number; width: number; height: number };
+  index?: number;
+}
+/**
+ * Outline faces on a preview. The preview is `object-fit: cover` and shown upright (the browser applies
+ * EXIF like the server), so image pixels map through the cover scale and the centring offset.
+ */
+function drawFaces(id: string, faces: (FaceBox | null | undefined)[]): void {
+  const img = document.querySelector<HTMLImageElement>('img[data-preview-for="' + id + '"]');
+  const cv = document.querySelector<HTMLCanvasElement>('canvas[data-boxes-for="' + id + '"]');
+  const note = document.querySelector<HTMLElement>('[data-faces-for="' + id + '"]');
+  if (!img || !cv) return;
+  const W = img.clientWidth, H = img.clientHeight, dpr = globalThis.devicePixelRatio || 1;
+  cv.width = Math.round(W * dpr);
+  cv.height = Math.round(H * dpr);
+  const g = cv.getContext("2d");
+  if (!g) return;
+  g.clearRect(0, 0, cv.width, cv.height);
+  const list = faces.filter((f): f is FaceBox => !!f);
+  if (note) {
+    note.textContent = faces.length && !list.length
+      ? ""
+      : list.length
+      ? list.length + " face(s) outlined"
+      : "";
+  }
+  if (!list.length || !img.naturalWidth) return;
+  const k = Math.max(W / img.naturalWidth, H / img.naturalHeight);
+  const ox = (W - img.naturalWidth * k) / 2, oy = (H - img.naturalHeight * k) / 2;
+  g.scale(dpr, dpr);
+  g.lineWidth = 2;
+  g.font = "bold 11px system-ui, sans-serif";
+  for (const f of list) {
+    const x = ox + f.box.x * k, y = oy + f.box.y * k;
+    g.strokeStyle = "#ffd400";
+    g.strokeRect(x, y, f.box.width * k, f.box.height * k);
+    if (f.index !== undefined) {
+      g.fillStyle = "#ffd400";
+      g.fillText(String(f.index), x + 3, y + 12);
+    }
+  }
+}
+
 // Image pickers: preview + camera.
 function preview(id: string, blob: Blob | undefined): void {
   const img = document.querySelector<HTMLImageElement>('img[data-preview-for="' + id + '"]');
   if (!img) return;
+  drawFaces(id, []);
   if (img.src) URL.revokeObjectURL(img.src);
   if (blob) img.src = URL.createObjectURL(blob);
   else img.removeAttribute("src");
@@ -347,6 +393,8 @@ action($<HTMLButtonElement>("compare"), $("sec-compare"), async () => {
     verdict.textContent = j.match ? "match" : "no match";
     verdict.className = "verdict " + (j.match ? "yes" : "no");
     thr.textContent = "threshold " + fixed(j.threshold);
+    drawFaces("image-a", [j.face]);
+    drawFaces("image-b", [j.targetFace]);
     barEl.textContent = "";
     barEl.appendChild(bar(j.similarity, -1));
     return r;
@@ -371,18 +419,33 @@ action($<HTMLButtonElement>("enroll"), $("sec-enroll"), async () => {
   const fd = new FormData();
   fd.append("image", image);
   fd.append("externalId", name);
+  optNumber("enroll-max", fd, "maxFaces");
   const out = $("enroll-result");
   out.textContent = "…";
   const model = selectedModel("face");
   try {
     await api("PUT", base, model ? { model } : {});
     const r = await api("POST", base + "/faces", fd, "face");
-    out.textContent = "enrolled “" + name + "” as " + r.json.faceId;
+    const faces: { faceId: string; face: FaceBox | null }[] = r.json.faces || [];
+    out.textContent = "enrolled “" + name + "” as " + faces.map((f) => f.faceId).join(", ");
+    drawFaces("enroll-image", faces.map((f) => f.face));
     return r;
   } catch (e) {
     out.textContent = "";
     throw e;
   }
+});
+
+// Find faces: what the server detects in the image to enrol (index = the `face` field's value).
+action($<HTMLButtonElement>("detect"), $("sec-enroll"), async () => {
+  const fd = new FormData();
+  fd.append("image", imageOf("enroll-image", "an image"));
+  const r = await api("POST", "v1/faces/detect", fd);
+  const faces: FaceBox[] = (r.json.faces || []).map((f: FaceBox, i: number) => ({ ...f, index: i }));
+  drawFaces("enroll-image", faces);
+  $("enroll-result").textContent = faces.length +
+    " face(s) found, largest first; “Faces” enrols the N largest";
+  return r;
 });
 
 /** One result row: name, number, bar and an optional id line. */
@@ -420,6 +483,7 @@ action($<HTMLButtonElement>("search"), $("sec-search"), async () => {
       [];
     summary.textContent = (matches.length ? matches.length + " match(es)" : "no matches") + " at threshold " +
       fixed(r.json.threshold) + " among " + r.json.searchedFaces + " face(s)";
+    drawFaces("search-image", [r.json.face]);
     for (const m of matches) {
       list.appendChild(resultRow(m.externalId || "(no name)", m.similarity, -1, m.faceId));
     }

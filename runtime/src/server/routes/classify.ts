@@ -2,7 +2,7 @@
 import { setMetric } from "hono/timing";
 import type { App, ServerDeps } from "../context.ts";
 import { ClassifyFields, routes } from "../contract.ts";
-import { ApiError } from "../errors.ts";
+import { ApiError } from "../api_errors.ts";
 import { prepare, readInput } from "../input.ts";
 
 function softmax(logits: Float32Array): Float64Array {

@@ -4,14 +4,15 @@
  */
 import type { z } from "@hono/zod-openapi";
 import { setMetric } from "hono/timing";
+import type { UsedFace } from "../face_input.ts";
 import type { App, ServerDeps } from "../context.ts";
 import { pickFaceModel } from "../context.ts";
 import { CollectionCreate, EnrolFields, routes, SearchFields } from "../contract.ts";
-import { ApiError } from "../errors.ts";
+import { ApiError } from "../api_errors.ts";
 import { idempotencyScope, replayed, requestFingerprint } from "../idempotency.ts";
 import {
   checkMetadataSize,
-  embedImages,
+  embedFaces,
   mediaType,
   parseJsonField,
   parseLandmarks,
@@ -32,7 +33,13 @@ const collectionJson = (c: CollectionRecord) => ({
   metadata: c.metadata,
 });
 
-type EnrolAnswer = { faceId: string; collectionId: string; externalId: string | null };
+type EnrolAnswer = {
+  faceId: string;
+  collectionId: string;
+  externalId: string | null;
+  face: UsedFace | null;
+  faces: { faceId: string; face: UsedFace | null }[];
+};
 
 /** Register the collection routes on `app`. */
 export function collectionRoutes(app: App, d: ServerDeps): void {
@@ -112,29 +119,50 @@ export function collectionRoutes(app: App, d: ServerDeps): void {
     }
     const metadata = parseMetadata(fields.metadata);
     const landmarks = parseLandmarks(fields.landmarks);
+    const maxFaces = fields.maxFaces ?? 1;
+    if (maxFaces > 1 && (landmarks || fields.face !== undefined)) {
+      throw new ApiError(
+        "invalid_request",
+        "'maxFaces' enrols the largest faces: send it without 'landmarks' and 'face'",
+      );
+    }
     const col = await collectionOr404(id);
     const m = modelOfCollection(col, fields.model);
-    const [e] = await embedImages(c, m, [{ bytes: images[0], landmarks }], d.maxPixels);
+    const [embedded] = await embedFaces(c, m, [{
+      bytes: images[0],
+      choice: { landmarks, index: fields.face, maxFaces },
+    }], d);
     const t0 = performance.now();
-    const faceId = newFaceId();
     const externalId = fields.externalId ?? null;
-    const answer: EnrolAnswer = { faceId, collectionId: id, externalId };
-    const q = quantize(e);
-    const face = { faceId, externalId, metadata, createdAt: new Date().toISOString(), embedding: q };
-    const idem = scope
-      ? {
-        key: scope,
-        fingerprint,
-        status: 201,
-        body: JSON.stringify(answer),
-        expiresAt: Date.now() + d.idempotencyTtlMs,
-      }
-      : undefined;
-    const added = await store.addFace(id, face, idem);
+    const records = embedded.map((e) => ({ faceId: newFaceId(), face: e.face, q: quantize(e.embedding) }));
+    const answer: EnrolAnswer = {
+      faceId: records[0].faceId,
+      collectionId: id,
+      externalId,
+      face: records[0].face,
+      faces: records.map((r) => ({ faceId: r.faceId, face: r.face })),
+    };
+    const createdAt = new Date().toISOString();
+    // A group photo stores its faces one by one; the idempotency record rides on the last, so a retry
+    // after a crash midway may enrol the first faces twice (docs/api.md).
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i], last = i === records.length - 1;
+      const face = { faceId: r.faceId, externalId, metadata, createdAt, embedding: r.q };
+      const idem = scope && last
+        ? {
+          key: scope,
+          fingerprint,
+          status: 201,
+          body: JSON.stringify(answer),
+          expiresAt: Date.now() + d.idempotencyTtlMs,
+        }
+        : undefined;
+      const added = await store.addFace(id, face, idem);
+      if (added === false) throw new ApiError("not_found", `collection '${id}' was deleted`);
+      if (added !== true) return c.json(replayed<EnrolAnswer>(c, added, fingerprint), 201); // a concurrent retry won
+      index.noteAdded(id, { faceId: r.faceId, externalId, embedding: r.q });
+    }
     setMetric(c, "store", performance.now() - t0);
-    if (added === false) throw new ApiError("not_found", `collection '${id}' was deleted`);
-    if (added !== true) return c.json(replayed<EnrolAnswer>(c, added, fingerprint), 201); // a concurrent retry won
-    index.noteAdded(id, { faceId, externalId, embedding: q });
     return c.json(answer, 201);
   });
 
@@ -170,12 +198,20 @@ export function collectionRoutes(app: App, d: ServerDeps): void {
     const landmarks = parseLandmarks(fields.landmarks);
     const col = await collectionOr404(id);
     const m = modelOfCollection(col, fields.model);
-    const [e] = await embedImages(c, m, [{ bytes: images[0], landmarks }], d.maxPixels);
+    const [[e]] = await embedFaces(
+      c,
+      m,
+      [{ bytes: images[0], choice: { landmarks, index: fields.face } }],
+      d,
+    );
     const threshold = fields.threshold ?? m.threshold;
     const t0 = performance.now();
-    const r = await index.search(col, e, fields.k ?? 5, threshold);
+    const r = await index.search(col, e.embedding, fields.k ?? 5, threshold);
     setMetric(c, "search", performance.now() - t0);
     if (!r) throw new ApiError("not_found", `collection '${id}' was deleted`);
-    return c.json({ model: m.name, threshold, searchedFaces: r.searched, matches: r.matches }, 200);
+    return c.json(
+      { model: m.name, threshold, searchedFaces: r.searched, matches: r.matches, face: e.face },
+      200,
+    );
   });
 }

@@ -16,6 +16,7 @@ export const API_ERRORS = {
   image_too_large: 413, // image header declares more pixels than allowed
   unsupported_media_type: 415, // content type / image format not accepted
   idempotency_key_reused: 422, // Idempotency-Key already used for a different request
+  no_face: 422, // no face found (or no face at the requested index) in an image sent without landmarks
   rate_limited: 429, // per-key limit hit; see Retry-After
   internal: 500, // bug or backend failure; details only in the server log
 } as const;
