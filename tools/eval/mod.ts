@@ -10,6 +10,7 @@ import type { FaceDetector } from "../data/faceapi_detect.ts";
 export * from "./embed.ts";
 export * from "./pairs.ts";
 export * from "./protocol.ts";
+export * from "./agreement.ts";
 
 /** Protocol result plus what the images gave. */
 export interface PairEvaluation extends ProtocolResult {
