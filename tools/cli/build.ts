@@ -16,6 +16,8 @@ Default models: the weights/manifest.json default of every task, int8 variants (
   --face <bundle>        face model bundle; repeatable; first is the default
   --classifier <bundle>  classifier bundle; repeatable
   --no-classifier        ship no classifier
+  --workers-classifier   ship the classifier to Workers too (default: Deno only; with the real face
+                         recogniser, face + classifier + detector exceed the Workers 128 MB estimate)
   --detector <onnx|none> face detector graph (default: the manifest's default detector)
   --manifest <file>      weights manifest (default weights/manifest.json)
   --target <t>           deno | cloudflare | all (default all)
@@ -51,6 +53,7 @@ if (import.meta.main) {
         "d1-id": { type: "string" },
         "no-minify": { type: "boolean" },
         "no-classifier": { type: "boolean" },
+        "workers-classifier": { type: "boolean" },
         manifest: { type: "string", default: "weights/manifest.json" },
       },
       Deno.args,
@@ -80,6 +83,7 @@ if (import.meta.main) {
       d1DatabaseName: v["d1-name"],
       d1DatabaseId: v["d1-id"],
       minify: !v["no-minify"],
+      workersClassifier: v["workers-classifier"],
     });
   });
 }

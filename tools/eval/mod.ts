@@ -9,6 +9,7 @@ import { cosine, kFoldProtocol, type ProtocolResult } from "./protocol.ts";
 export * from "./embed.ts";
 export * from "./pairs.ts";
 export * from "./protocol.ts";
+export * from "./agreement.ts";
 
 /** Protocol result plus what the images gave. */
 export interface PairEvaluation extends ProtocolResult {
