@@ -73,7 +73,8 @@ Deno.test({
   });
   try {
     const page = ctx.pages()[0] ?? await ctx.newPage();
-    page.setDefaultTimeout(15_000);
+    // Generous: the suite runs in parallel on 2 shared cores; this bounds waiting, it does not time anything.
+    page.setDefaultTimeout(60_000);
     const requested: string[] = [];
     const consoleErrors: string[] = [];
     page.on("request", (r) => requested.push(r.url()));

@@ -28,8 +28,10 @@ Deno.test("runtime/mod.ts: the module @example runs as written and prints what i
         "-A",
         "--no-config",
         "--import-map=runtime/deno.json",
-        "--no-lock",
-        "--node-modules-dir=auto",
+        "--lock=runtime/deno.lock",
+        // The global cache, not the repo's node_modules, which the parallel tests use with the tools-side
+        // package set (with a node_modules of its own this took 5 min in one loaded CI-like run, 10 s in another).
+        "--node-modules-dir=none",
         file,
       ],
       cwd: ROOT.pathname,
