@@ -243,16 +243,12 @@ function foldLayer(l: Layer, p: Params, sd: StateDict, out: Out, tick: Progress)
       return;
     }
     case "convscale": {
-      // conv + bias, then x·s + b:  W' = W·s[o],  bias' = bias·s[o] + b[o].
+      // conv + bias, then x·s + b: the per-channel affine after a biased conv.
       const cn = key(l.name, "conv"), sn = key(l.name, "scale");
-      const cw = p.get(key(cn, "weight")), cb = p.get(key(cn, "bias"));
-      const s = p.get(key(sn, "weight")), sb = p.get(key(sn, "bias"));
-      const per = cw.length / l.outC;
-      const wd = new Float32Array(cw.length), bd = new Float32Array(l.outC);
-      for (let i = 0; i < cw.length; i++) wd[i] = cw[i] * s[Math.floor(i / per)];
-      for (let o = 0; o < l.outC; o++) bd[o] = cb[o] * s[o] + sb[o];
-      put(out, key(cn, "weight"), [l.outC, l.inC, l.k, l.k], wd);
-      put(out, key(cn, "bias"), [l.outC], bd);
+      const scale = { t: p.get(key(sn, "weight")), b: p.get(key(sn, "bias")) };
+      const f = fuseBNIntoConv(p.get(key(cn, "weight")), scale, p.get(key(cn, "bias")));
+      put(out, key(cn, "weight"), [l.outC, l.inC, l.k, l.k], f.W);
+      put(out, key(cn, "bias"), [l.outC], f.bias);
       return;
     }
     case "repmlp21":
