@@ -24,7 +24,7 @@ import { parseArgs } from "node:util";
 import { cropPixels, type ImageSource, normalizePixels, openImage } from "../../runtime/src/image/mod.ts";
 import { type Face, FaceDetector, findFaces, type ScaledSource } from "../../runtime/src/face/detect.ts";
 import { refineInSource } from "../../runtime/src/server/face_input.ts";
-import { pickFace } from "../../runtime/src/face/select.ts";
+import { pickFace } from "../../runtime/src/server/face_select.ts";
 import { chooseDetector, chooseModels, readManifest } from "../../runtime/src/server/manifest.ts";
 import { servedModelFromBundle } from "../../runtime/src/server/bundles.ts";
 import type { FaceModel } from "../../runtime/src/server/served_model.ts";

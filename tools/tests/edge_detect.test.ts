@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { FaceDetector, findFaces } from "../../runtime/src/face/detect.ts";
-import { faceJson } from "../../runtime/src/face/select.ts";
+import { faceJson } from "../../runtime/src/server/face_select.ts";
 import { openImage } from "../../runtime/src/image/mod.ts";
 import { chooseDetector, readManifest } from "../../runtime/src/server/manifest.ts";
 import { buildEdge } from "../build/mod.ts";

@@ -6,7 +6,7 @@
  * which face it used, so clients can check the box.
  */
 import { type Face, type FaceDetector, findFaces } from "../face/detect.ts";
-import { type FaceJson, faceJson, pickFace, pickFaces } from "../face/select.ts";
+import { type FaceJson, faceJson, pickFace, pickFaces } from "./face_select.ts";
 import { type ImageSource, openImage, type Point } from "../image/mod.ts";
 
 /** How a request chooses its face. */

@@ -5,7 +5,7 @@
  */
 import { setMetric } from "hono/timing";
 import { findFaces } from "../../face/detect.ts";
-import { faceJson } from "../../face/select.ts";
+import { faceJson } from "../face_select.ts";
 import type { App, ServerDeps } from "../context.ts";
 import { pickFaceModel } from "../context.ts";
 import { CompareFields, DetectFields, ImageFields, routes } from "../contract.ts";

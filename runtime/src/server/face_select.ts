@@ -3,9 +3,9 @@
  * box first (FaceDetector.detect), so index 0 is the default and an index means the same face in
  * `/v1/faces/detect` and in the endpoints that detect when no landmarks are sent.
  */
-import { ApiError } from "../server/api_errors.ts";
-import type { Face } from "./detect.ts";
-import type { Point } from "./landmarks.ts";
+import { ApiError } from "./api_errors.ts";
+import type { Face } from "../face/detect.ts";
+import type { Point } from "../face/landmarks.ts";
 
 /** A face as the API returns it (upright-image pixels, 0.1 px). */
 export interface FaceJson {
